@@ -62,11 +62,12 @@ class Problem:
 
     def where(self, path: str | Path | None = None) -> str:
         """``file:line:col field`` for this problem, with whatever parts are known."""
-        position = str(path) if path is not None else ""
+        parts = [str(path)] if path is not None else []
         if self.line is not None:
-            position += f":{self.line}"
+            parts.append(str(self.line))
             if self.column is not None:
-                position += f":{self.column}"
+                parts.append(str(self.column))
+        position = ":".join(parts)
         field = format_loc(self.loc)
         return f"{position} {field}".strip()
 

@@ -70,4 +70,5 @@ __all__ = [
     "Waiver",
     "parse_grade",
     "parse_grades",
+    "reference_problems",
 ]

@@ -35,7 +35,7 @@ from datetime import date
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, JsonValue, model_validator
+from pydantic import AfterValidator, Field, JsonValue, ValidationInfo, model_validator
 
 from edtech_map.errors import Problem
 from edtech_map.model.base import Identifier, StrictModel
@@ -142,7 +142,10 @@ class Ecosystem(StrictModel):
     audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Self:
+    def _references_resolve(self, info: ValidationInfo) -> Self:
+        # The inventory loader checks references itself (on the raw file, with line numbers).
+        if isinstance(info.context, Mapping) and info.context.get("skip_references"):
+            return self
         problems = reference_problems(self.model_dump(mode="json"))
         if problems:
             raise ValueError("; ".join(p.render() for p in problems))
@@ -256,7 +259,9 @@ def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
 
     def unknown(loc: tuple[str | int, ...], value: str, kind: str) -> Problem:
         return Problem(
-            loc, value, f"{value!r} is not a {kind} id in this inventory; add the {kind} or fix the id"
+            loc,
+            value,
+            f"{value!r} is not a {kind} id in this inventory; add the {kind} or fix the id",
         )
 
     claimed: dict[tuple[str, str], str] = {}

@@ -82,9 +82,7 @@ Grades = Annotated[
 ]
 """Grade levels, parsed from the spellings people use and kept in school order."""
 
-Subjects = Annotated[
-    tuple[Subject, ...], BeforeValidator(_as_list), AfterValidator(ordered_unique)
-]
+Subjects = Annotated[tuple[Subject, ...], BeforeValidator(_as_list), AfterValidator(ordered_unique)]
 LearningTasks = Annotated[
     tuple[LearningTask, ...], BeforeValidator(_as_list), AfterValidator(ordered_unique)
 ]

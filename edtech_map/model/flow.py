@@ -28,7 +28,9 @@ class DataFlow(StrictModel):
     flow carries personal data of a kind the list does not show (or none despite the list).
     """
 
-    id: Identifier | None = Field(default=None, description="Optional id; default `source->target`.")
+    id: Identifier | None = Field(
+        default=None, description="Optional id; default `source->target`."
+    )
     source: Identifier = Field(description="Tool id the data leaves.")
     target: Identifier = Field(description="Tool id the data reaches.")
     data: DataElements = Field(default=(), description="Data elements carried.")

@@ -175,7 +175,9 @@ class Tool(StrictModel):
         default=None, description="Tool id of the hub or SIS that rosters it."
     )
     sso: SsoMethod | None = Field(default=None, description="How users sign in.")
-    sso_via: Identifier | None = Field(default=None, description="Tool id of the identity provider.")
+    sso_via: Identifier | None = Field(
+        default=None, description="Tool id of the identity provider."
+    )
     launched_from: tuple[Identifier, ...] = Field(
         default=(), description="Tool ids of LMSs that launch it with LTI."
     )
@@ -183,7 +185,9 @@ class Tool(StrictModel):
         default=None, description="Recommended dose per student per week."
     )
     identifiers: Identifiers = Field(default_factory=Identifiers)
-    owner: str | None = Field(default=None, description="Role that owns it, e.g. `Math coordinator`.")
+    owner: str | None = Field(
+        default=None, description="Role that owns it, e.g. `Math coordinator`."
+    )
     champions: tuple[str, ...] = Field(default=(), description="Roles that champion it.")
     website: str | None = None
     notes: str | None = None

@@ -54,7 +54,8 @@ class DescribedEnum(StrEnum):
     @property
     def description(self) -> str:
         """The documented meaning of this value."""
-        return type(self).__descriptions__.get(self.value, "")
+        table: dict[str, str] = getattr(type(self), "__descriptions__", {})
+        return table.get(str(self.value), "")
 
 
 class ToolCategory(DescribedEnum):
@@ -308,7 +309,7 @@ def parse_grade(value: object) -> GradeLevel:
     Traceback (most recent call last):
     ...
     ValueError: 'grade 14' is not a grade level; use K, 1..12, PK, TK, a CEDS code such as KG or 05, or a range such as K-5
-    """  # noqa: E501 -- a doctest's expected output is one line
+    """
     if isinstance(value, GradeLevel):
         return value
     if isinstance(value, bool) or not isinstance(value, int | str):
