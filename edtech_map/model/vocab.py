@@ -323,7 +323,7 @@ def parse_grade(value: object) -> GradeLevel:
     if lowered in _GRADE_WORDS:
         return _GRADE_WORDS[lowered]
     match = _ORDINAL.match(lowered)
-    if match and 1 <= int(match.group(1)) <= 13:
+    if match and 1 <= int(match.group(1)) <= 12:
         return GradeLevel(f"{int(match.group(1)):02d}")
     raise ValueError(f"{value!r} is not a grade level; {GRADE_HINT}")
 
