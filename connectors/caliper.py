@@ -459,9 +459,12 @@ def transform_event(
         event_time = parse_timestamp(raw["eventTime"])
     except ValueError as error:
         return reject("eventTime", str(error))
+    user_key = keys.user(config.sis_id(actor_id))
     raw_id = _get(raw, "id")
     if raw_id is None:
-        event_id = content_hash(raw)  # Caliper 1.0 events have no id
+        # Caliper 1.0 events have no id: hash the event with the actor's key in place of the
+        # actor, so the id is stable and cannot be traced back to the person without the secret.
+        event_id = content_hash({**raw, "actor": user_key})
     else:
         problem = _check_id(raw_id)
         if problem:
@@ -476,7 +479,7 @@ def transform_event(
         event_id=event_id,
         event_time=event_time,
         apps=_apps(raw),
-        user_key=keys.user(config.sis_id(actor_id)),
+        user_key=user_key,
         role=_role(raw),
         line=line,
         school_id=school_id,

@@ -538,7 +538,10 @@ def transform_statement(
     result = raw.get("result") if isinstance(raw.get("result"), Mapping) else {}
     assert isinstance(result, Mapping)
     duration = parse_iso_duration(result["duration"]) if "duration" in result else None
-    statement_id = str(raw["id"]) if "id" in raw else content_hash(raw)
+    user_keys = _actor_keys(raw["actor"], keys, config)
+    # Without an id (Moodle and others), hash the statement with the actor's keys in place of
+    # the actor: stable, and not traceable to the person without the workspace secret.
+    statement_id = str(raw["id"]) if "id" in raw else content_hash({**raw, "actor": user_keys})
     target = raw["object"]
     kind = target.get("objectType", "Activity")
     definition = target.get("definition") if kind == "Activity" else None
@@ -546,7 +549,6 @@ def transform_statement(
     school_id, class_id = _orgs(context)
     hint = _extension(context.get("extensions"), "initiatedby", "launchtype")
     initiated = _INITIATED.get(hint.strip().lower()) if isinstance(hint, str) else None
-    user_keys = _actor_keys(raw["actor"], keys, config)
     return [
         UsageEvent(
             event_id=statement_id if len(user_keys) == 1 else f"{statement_id}/{user_key}",
