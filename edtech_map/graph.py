@@ -208,7 +208,11 @@ def build_graph(ecosystem: Ecosystem, *, as_of: date | None = None) -> nx.MultiD
         for lms in tool.launched_from:
             G.add_edge(lms, tool.id, key="lti_launch", kind="lti_launch")
     for flow in ecosystem.flows:
-        G.add_edge(flow.source, flow.target, key=flow.key, **_flow_attributes(flow))
+        key, copy = flow.key, 1
+        while G.has_edge(flow.source, flow.target, key):  # two flows alike: keep both
+            copy += 1
+            key = f"{flow.key}#{copy}"
+        G.add_edge(flow.source, flow.target, key=key, **_flow_attributes(flow))
     return G
 
 

@@ -55,11 +55,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from edtech_map.errors import InventoryError, Problem, format_loc
-from edtech_map.model import Ecosystem, reference_problems
+from edtech_map.model import Ecosystem, parse_grades, reference_problems
 
 __all__ = [
     "SCHEMA_FILENAME",
     "atomic_write_text",
+    "describe_error",
     "dumps_ecosystem",
     "ecosystem_json_schema",
     "iter_json_lines",
@@ -178,7 +179,29 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _describe(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+def _suggest(value: object, options: Sequence[str]) -> str:
+    """``did you mean 'x'? `` for a near miss, matching whole values or their first word."""
+    candidates: dict[str, str] = {}
+    for option in options:
+        candidates.setdefault(option, option)
+        candidates.setdefault(option.split("_")[0], option)
+    close = difflib.get_close_matches(str(value).lower(), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {candidates[close[0]]!r}? " if close else ""
+
+
+def describe_error(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+    """One pydantic error as a sentence that names the value and says what is allowed.
+
+    Examples
+    --------
+    >>> from pydantic import ValidationError
+    >>> from edtech_map.model import Tool
+    >>> try:
+    ...     Tool(id="x", name="X", category="lsm")
+    ... except ValidationError as error:
+    ...     print(describe_error(error.errors()[0], ("category",)))
+    'lsm' is not an allowed category; did you mean 'lms'? use one of: ...
+    """
     kind = error["type"]
     value = error.get("input")
     name = next((p for p in reversed(loc) if isinstance(p, str)), "value")
@@ -190,15 +213,13 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(name), allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = _suggest(name, allowed)
         listing = f"allowed here: {', '.join(allowed)}" if allowed else "remove it"
         return f"unknown field {name!r}; {hint}{listing}"
     if kind == "enum":
         expected = str(ctx.get("expected", ""))
         options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = _suggest(value, options)
         return f"{value!r} is not an allowed {name}; {hint}use one of: {expected}"
     if kind == "string_pattern_mismatch" and name in {"id", "source", "target"} | {
         "schools",
@@ -230,7 +251,7 @@ def _problems_from_validation(error: ValidationError, data: Any) -> list[Problem
             for other, other_tagged, _ in entries
         ):
             continue  # a union branch that failed less specifically than its sibling
-        message = _describe(detail, loc)
+        message = describe_error(detail, loc)
         if (loc, message) in seen:
             continue
         seen.add((loc, message))
@@ -398,42 +419,83 @@ def _dump_data(ecosystem: Ecosystem) -> dict[str, Any]:
     return ordered
 
 
-def _same(old: Any, new: Any) -> bool:
+def _same(old: Any, new: Any, key: str | None = None) -> bool:
+    """Whether the file's value already says what the model says (then keep its spelling)."""
+    if key == "grades" and isinstance(new, list):
+        try:
+            return parse_grades(old) == parse_grades(new)  # "K-5" and [K, 1, 2, 3, 4, 5]
+        except ValueError:
+            return False
+    if isinstance(old, list) and isinstance(new, list):
+        if all(not isinstance(v, Mapping | list) for v in [*old, *new]):
+            return len(old) == len(new) and all(
+                _same(a, b) for a, b in zip(sorted(old, key=str), sorted(new, key=str), strict=True)
+            )
+        return False
     if isinstance(old, date) and not isinstance(old, datetime) and isinstance(new, date):
         return old == new
     if isinstance(old, bool) or isinstance(new, bool):
         return old is new
     if isinstance(old, int | float) and isinstance(new, int | float):
         return bool(old == new)
+    if isinstance(old, str) and isinstance(new, str):
+        return str(old) == new  # ruamel's quoted-string subclasses count as the same text
     return type(old) is type(new) and old == new  # "1" must not stay where 1 belongs
 
 
-def _merge(old: Any, new: Any) -> Any:
+def _merge(old: Any, new: Any, key: str | None = None) -> Any:
     """Merge ``new`` into the round-trip node ``old`` in place when shapes allow."""
+    if _same(old, new, key):
+        return old  # keep its spelling, order, quoting and comments
     if isinstance(old, CommentedMap) and isinstance(new, Mapping):
-        for key in [k for k in old if k not in new]:
-            del old[key]
-        for position, (key, value) in enumerate(new.items()):
-            if key in old:
-                old[key] = _merge(old[key], value)
+        for name in [k for k in old if k not in new]:
+            del old[name]
+        for position, (name, value) in enumerate(new.items()):
+            if name in old:
+                merged = _merge(old[name], value, name)
+                if merged is not old[name]:
+                    _replace_value(old, name, merged)
             else:
-                old.insert(min(position, len(old)), key, _fresh(value))
+                old.insert(min(position, len(old)), name, _fresh(value))
         return old
     if isinstance(old, CommentedSeq) and isinstance(new, list):
+        if not new:
+            return _fresh(new)  # comments of removed items go with them
         if all(isinstance(v, Mapping) and "id" in v for v in new) and all(
             isinstance(o, CommentedMap) and "id" in o for o in old
         ):
             by_id = {o["id"]: o for o in old}
-            merged = [_merge(by_id[v["id"]], v) if v["id"] in by_id else _fresh(v) for v in new]
+            items = [_merge(by_id[v["id"]], v) if v["id"] in by_id else _fresh(v) for v in new]
         elif len(old) == len(new):
-            merged = [_merge(o, n) for o, n in zip(old, new, strict=True)]
+            items = [_merge(o, n) for o, n in zip(old, new, strict=True)]
         else:
-            merged = [_fresh(v) for v in new]
-        old[:] = merged
+            return _fresh(new)
+        if [id(i) for i in items] != [id(o) for o in old]:
+            old[:] = items
         return old
-    if _same(old, new):
-        return old  # keep its quoting and formatting
     return _fresh(new)
+
+
+def _replace_value(parent: CommentedMap, key: str, value: Any) -> None:
+    """Set ``parent[key]``, moving comments that sat between key and old value above the key.
+
+    ruamel keeps such comments on the key; left there, they would be written between the key
+    and a new flow-style or scalar value and break the file.
+    """
+    entry = parent.ca.items.get(key)
+    moved = entry[3] if entry and len(entry) > 3 else None
+    if moved:
+        entry[3] = None  # the end-of-line comment (entry[2]) stays with the key
+    parent[key] = value
+    lines = [
+        line.strip().removeprefix("#").strip()
+        for token in moved or []
+        for line in token.value.splitlines()
+        if line.strip()
+    ]
+    if lines:
+        column = parent.lc.col if parent.lc.col is not None else 0
+        parent.yaml_set_comment_before_after_key(key, before="\n".join(lines), indent=column)
 
 
 def _fresh(value: Any) -> Any:

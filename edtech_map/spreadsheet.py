@@ -41,6 +41,7 @@ from openpyxl import load_workbook
 from pydantic import ValidationError
 
 from edtech_map.errors import InventoryError, Problem
+from edtech_map.inventory import describe_error
 from edtech_map.model import Ecosystem, Tool, reference_problems
 
 __all__ = ["COLUMN_ALIASES", "FIELD_COLUMNS", "ImportReport", "import_spreadsheet", "read_rows"]
@@ -396,12 +397,11 @@ def import_spreadsheet(
                 dotted = ".".join(str(p) for p in detail["loc"] if isinstance(p, str))
                 column = next((i for d, i in by_column.items() if dotted.startswith(d)), None)
                 header = headers[column] if column is not None else dotted or "row"
-                message = str(detail["msg"]).removeprefix("Value error, ")
                 value_text = detail.get("input")
-                if detail["type"] == "enum":
-                    message = f"{value_text!r} is not an allowed {dotted.split('.')[-1]}; use one of: {detail.get('ctx', {}).get('expected')}"
-                elif detail["type"] == "missing":
+                if detail["type"] == "missing":
                     message = f"required field `{dotted}` is missing; add a column for it"
+                else:
+                    message = describe_error(detail, tuple(dotted.split(".")))
                 problems.append(
                     Problem(
                         (header,),

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 from datetime import time
+from functools import cache
 from typing import Annotated, Self
 from zoneinfo import available_timezones
 
@@ -24,6 +25,11 @@ from edtech_map.model.vocab import SchoolType
 __all__ = ["District", "School", "SchoolDay"]
 
 ClockTime = Annotated[time, PlainSerializer(lambda t: t.strftime("%H:%M"))]
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())  # reads the tz database: once per process
 
 
 class SchoolDay(StrictModel):
@@ -66,7 +72,7 @@ class District(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if value not in available_timezones():
+        if value not in _timezones():
             raise ValueError(f"{value!r} is not an IANA time zone; use e.g. America/Chicago")
         return value
 

@@ -24,6 +24,7 @@ from edtech_map.model.vocab import (
     GradeLevel,
     LearningTask,
     Subject,
+    expand_grade,
     parse_grades,
 )
 
@@ -62,6 +63,19 @@ def _as_list(value: Any) -> Any:
     return value
 
 
+def _grades_in(value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        try:
+            return parse_grades(list(value))
+        except ValueError:
+            return list(value)  # validated item by item, so the error names the bad item
+    return parse_grades(value)
+
+
+def _grade_item(value: Any) -> GradeLevel:
+    return value if isinstance(value, GradeLevel) else expand_grade(value)[0]
+
+
 def _grade_out(grades: tuple[GradeLevel, ...]) -> list[str | int]:
     return [int(g.label) if g.label.isdigit() else g.label for g in grades]
 
@@ -75,8 +89,9 @@ _GRADES_SCHEMA: dict[str, Any] = {
 }
 
 Grades = Annotated[
-    tuple[GradeLevel, ...],
-    BeforeValidator(parse_grades),
+    tuple[Annotated[GradeLevel, BeforeValidator(_grade_item)], ...],
+    BeforeValidator(_grades_in),
+    AfterValidator(ordered_unique),
     PlainSerializer(_grade_out),
     WithJsonSchema(_GRADES_SCHEMA, mode="validation"),
 ]

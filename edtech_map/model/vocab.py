@@ -35,6 +35,7 @@ __all__ = [
     "Subject",
     "ToolCategory",
     "ToolStatus",
+    "expand_grade",
     "parse_grade",
     "parse_grades",
 ]
@@ -328,6 +329,33 @@ def parse_grade(value: object) -> GradeLevel:
     raise ValueError(f"{value!r} is not a grade level; {GRADE_HINT}")
 
 
+_RANGE = re.compile(r"\s*([^-\s]+(?:\s[^-\s]+)?)\s*-\s*([^-\s]+(?:\s[^-\s]+)?)\s*")
+
+
+def expand_grade(item: object) -> list[GradeLevel]:
+    """One grade, or the grades of a range such as ``K-5`` or ``6th - 8th``.
+
+    Examples
+    --------
+    >>> [g.label for g in expand_grade("Pre-K")], [g.label for g in expand_grade("K-2")]
+    (['PK'], ['K', '1', '2'])
+    >>> expand_grade("5-K")
+    Traceback (most recent call last):
+    ...
+    ValueError: '5-K' is a backwards range; write the lower grade first
+    """
+    try:
+        return [parse_grade(item)]
+    except ValueError:
+        match = _RANGE.fullmatch(item) if isinstance(item, str) else None
+        if match is None:
+            raise
+    low, high = parse_grade(match.group(1)), parse_grade(match.group(2))
+    if low.order > high.order:
+        raise ValueError(f"{item!r} is a backwards range; write the lower grade first")
+    return [g for g in GradeLevel if low.order <= g.order <= high.order]
+
+
 def parse_grades(value: object) -> tuple[GradeLevel, ...]:
     """Read a list or range of grades, sorted in school order without repeats.
 
@@ -349,14 +377,7 @@ def parse_grades(value: object) -> tuple[GradeLevel, ...]:
         items = [value]
     grades: set[GradeLevel] = set()
     for item in items:
-        if isinstance(item, str) and re.fullmatch(r"\s*[^-\s]+\s*-\s*[^-\s]+\s*", item):
-            low_text, high_text = item.split("-")
-            low, high = parse_grade(low_text), parse_grade(high_text)
-            if low.order > high.order:
-                raise ValueError(f"{item!r} is a backwards range; write the lower grade first")
-            grades.update(g for g in GradeLevel if low.order <= g.order <= high.order)
-        else:
-            grades.add(parse_grade(item))
+        grades.update(expand_grade(item))
     return tuple(sorted(grades, key=lambda g: g.order))
 
 
