@@ -1,0 +1,657 @@
+"""Usage events in the store: the ``usage_events`` table, daily aggregates, and ingest.
+
+:func:`ingest` reads Caliper, xAPI and CSV usage files (format sniffed, or given), matches each
+event's app to an inventory tool (:mod:`edtech_map.matching`), and writes the events to the
+store in batches of 10,000 inside one transaction: a failed ingest leaves the store as it was.
+Events are deduplicated by ``event_id``, so ingesting a file twice adds nothing. Every record
+is accounted for: ``read == loaded + duplicates + rejected``; Caliper entities and xAPI
+voiding statements are counted apart.
+
+Views (always current, plain SQL): ``usage_daily`` (events, active users and minutes per day,
+tool or unmatched identifier, school and role), ``usage_unmatched`` (identifiers no tool
+claims: counts, first and last seen, distinct users by role).
+
+Examples
+--------
+>>> import json, tempfile
+>>> from edtech_map.store import Store
+>>> folder = Path(tempfile.mkdtemp())
+>>> event = {"id": "urn:uuid:3a648e68-f00d-4c08-aa59-8738e1884f2c", "type": "ViewEvent",
+...          "actor": "https://sis.example.org/users/stu-1", "action": "Viewed",
+...          "object": "https://app.mathly.example/b/9", "eventTime": "2026-11-02T14:05:06Z",
+...          "edApp": "https://app.mathly.example/", "membership": {"roles": ["Learner"]}}
+>>> _ = (folder / "events.jsonl").write_text(json.dumps(event) + "\\n")
+>>> with Store.open(folder / "ws" / "store.duckdb") as store:
+...     report = ingest(store, [folder / "events.jsonl"])
+...     again = ingest(store, [folder / "events.jsonl"])
+...     usage_by_tool(store)[0]["active_students"]
+1
+>>> report.summary(), again.summary()
+('read 1, loaded 1, duplicates 0, rejected 0', 'read 1, loaded 0, duplicates 1, rejected 0')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
+
+from connectors import caliper, usage_csv, xapi
+from connectors.usage_events import (
+    EntityRecord,
+    Parsed,
+    Rejection,
+    Skip,
+    UsageEvent,
+    read_json_documents,
+)
+from edtech_map.errors import EdtechMapError
+from edtech_map.matching import Match, ToolMatcher
+from edtech_map.model import Ecosystem, Role
+from edtech_map.store import Store, TableSpec, Transaction
+
+__all__ = [
+    "BATCH_SIZE",
+    "FORMATS",
+    "MAX_REASONS",
+    "USAGE_EVENTS",
+    "FileReport",
+    "Format",
+    "IngestReport",
+    "UsageIngestError",
+    "ensure_usage_schema",
+    "expand_paths",
+    "ingest",
+    "sniff_format",
+    "unmatched_apps",
+    "usage_by_tool",
+]
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["caliper", "xapi", "csv"]
+FORMATS: tuple[Format, ...] = ("caliper", "xapi", "csv")
+BATCH_SIZE = 10_000
+MAX_REASONS = 10
+_SOURCES: Mapping[Format, str] = {
+    "caliper": caliper.SOURCE,
+    "xapi": xapi.SOURCE,
+    "csv": usage_csv.SOURCE,
+}
+_SUFFIXES = {".json", ".jsonl", ".ndjson", ".jsonld", ".csv", ".tsv", ".txt"}
+
+USAGE_EVENTS = TableSpec(
+    "usage_events",
+    {
+        "source": "VARCHAR",
+        "event_id": "VARCHAR",
+        "event_time": "TIMESTAMPTZ",
+        "tool_id": "VARCHAR",
+        "app_identifier": "VARCHAR",
+        "match_rule": "VARCHAR",
+        "user_key": "VARCHAR",
+        "role": "VARCHAR",
+        "school_key": "VARCHAR",
+        "class_key": "VARCHAR",
+        "action": "VARCHAR",
+        "event_type": "VARCHAR",
+        "duration_seconds": "DOUBLE",
+        "initiated_by": "VARCHAR",
+        "file": "VARCHAR",
+    },
+    primary_key=("event_id",),
+    description="One row per usage event (Caliper, xAPI, CSV); people by key only.",
+)
+"""The usage events table: one row per event, deduplicated by ``event_id``."""
+
+
+class UsageIngestError(EdtechMapError):
+    """An ingest that cannot go on (unknown format, unreadable file, strict mode); nothing
+    was written."""
+
+
+@dataclass
+class FileReport:
+    """What happened to one file. ``read == loaded + duplicates + rejected``.
+
+    Examples
+    --------
+    >>> report = FileReport("events.jsonl", "caliper", read=3, loaded=1, duplicates=1)
+    >>> report.reject("events.jsonl:3 actor: missing")
+    >>> report.balanced, report.rejections
+    (True, ['events.jsonl:3 actor: missing'])
+    """
+
+    path: str
+    format: str
+    read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    entities: int = 0
+    skipped: int = 0
+    matched: int = 0
+    rejections: list[str] = field(default_factory=list)
+    skips: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str) -> None:
+        """Count a rejected record, keeping the first :data:`MAX_REASONS` reasons."""
+        self.rejected += 1
+        if len(self.rejections) < MAX_REASONS:
+            self.rejections.append(reason)
+
+    def skip(self, reason: str) -> None:
+        """Count a record that is valid but not usage, keeping the first reasons."""
+        self.skipped += 1
+        if len(self.skips) < MAX_REASONS:
+            self.skips.append(reason)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every event read was loaded, a duplicate, or rejected."""
+        return self.read == self.loaded + self.duplicates + self.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "file": self.path,
+            "format": self.format,
+            "read": self.read,
+            "loaded": self.loaded,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "entities": self.entities,
+            "skipped": self.skipped,
+            "matched": self.matched,
+            "reject_reasons": list(self.rejections),
+            "skip_reasons": list(self.skips),
+        }
+
+
+@dataclass
+class IngestReport:
+    """What one :func:`ingest` did, file by file.
+
+    Examples
+    --------
+    >>> report = IngestReport(run_id="r1", files=[FileReport("a.csv", "csv", read=2, loaded=2)])
+    >>> report.summary(), report.ok
+    ('read 2, loaded 2, duplicates 0, rejected 0', True)
+    """
+
+    run_id: str
+    files: list[FileReport] = field(default_factory=list)
+
+    def _total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.files)
+
+    @property
+    def read(self) -> int:
+        """Events read (records after expanding xAPI groups), all files."""
+        return self._total("read")
+
+    @property
+    def loaded(self) -> int:
+        """Events newly written to the store."""
+        return self._total("loaded")
+
+    @property
+    def duplicates(self) -> int:
+        """Events whose id the store (or this ingest) already had."""
+        return self._total("duplicates")
+
+    @property
+    def rejected(self) -> int:
+        """Records that could not be read as usage."""
+        return self._total("rejected")
+
+    @property
+    def entities(self) -> int:
+        """Caliper entities (descriptions of things, not events)."""
+        return self._total("entities")
+
+    @property
+    def skipped(self) -> int:
+        """Valid records that are not usage (xAPI voiding statements)."""
+        return self._total("skipped")
+
+    @property
+    def matched(self) -> int:
+        """Loaded events matched to an inventory tool."""
+        return self._total("matched")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return self.rejected == 0
+
+    @property
+    def rejections(self) -> list[str]:
+        """The first :data:`MAX_REASONS` rejection reasons, over all files."""
+        return [r for f in self.files for r in f.rejections][:MAX_REASONS]
+
+    def summary(self) -> str:
+        """``read N, loaded M, duplicates D, rejected R`` (plus entities and skips, if any)."""
+        text = (
+            f"read {self.read}, loaded {self.loaded}, duplicates {self.duplicates}, "
+            f"rejected {self.rejected}"
+        )
+        if self.entities:
+            text += f", entities {self.entities}"
+        if self.skipped:
+            text += f", skipped {self.skipped}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "run_id": self.run_id,
+            "read": self.read,
+            "loaded": self.loaded,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "entities": self.entities,
+            "skipped": self.skipped,
+            "matched": self.matched,
+            "files": [f.as_dict() for f in self.files],
+        }
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files to ingest: each file as given, and the usage files inside each folder, sorted.
+
+    Raises
+    ------
+    UsageIngestError
+        When a path does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("b.jsonl", "a.csv", "notes.md"):
+    ...     _ = (folder / name).write_text("")
+    >>> [p.name for p in expand_paths([folder])]
+    ['a.csv', 'b.jsonl']
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageIngestError(f"{path}: no such file or folder; check the path")
+    return found
+
+
+def sniff_format(path: Path) -> Format:
+    """Tell a usage file's format from its name and its first record.
+
+    Raises
+    ------
+    UsageIngestError
+        When the first record is neither Caliper nor xAPI, naming the file and the fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "s.json").write_text('[{"actor": {"mbox": "mailto:a@b.c"}, "verb": {}}]')
+    >>> _ = (folder / "e.jsonl").write_text('{"sensor": "s", "data": []}\\n')
+    >>> sniff_format(folder / "s.json"), sniff_format(folder / "e.jsonl")
+    ('xapi', 'caliper')
+    """
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return "csv"
+    first = next(iter(read_json_documents(path)), None)
+    value = first.value if first is not None else None
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, Mapping):
+        if caliper.is_envelope(value) or caliper.is_event(value) or "@context" in value:
+            return "caliper"
+        if "verb" in value or "statements" in value:
+            return "xapi"
+        if "type" in value or "@type" in value or any(str(k).startswith("caliper_") for k in value):
+            return "caliper"  # an entity, or a Caliper endpoint's configuration
+    if first is None or (first.error is not None and path.suffix.lower() == ".txt"):
+        raise UsageIngestError(f"{path}: empty or not JSON; pass --format caliper, xapi or csv")
+    raise UsageIngestError(
+        f"{path}:{first.line}: cannot tell whether this is Caliper, xAPI or CSV usage from the "
+        f"first record; pass --format caliper, xapi or csv"
+    )
+
+
+def ensure_usage_schema(store: Store, *, timezone: str = "UTC") -> None:
+    """Create the ``usage_events`` table and the ``usage_daily`` and ``usage_unmatched`` views.
+
+    ``timezone`` (the district's) decides which day an event falls on.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     ensure_usage_schema(store, timezone="America/Chicago")
+    ...     store.query_arrow("SELECT count(*) AS n FROM usage_daily").to_pylist()
+    [{'n': 0}]
+    """
+    ZoneInfo(timezone)  # raises for an unknown zone before it reaches SQL
+    zone = timezone.replace("'", "''")
+    store.ensure_table(USAGE_EVENTS)
+    store.con.execute(
+        f"""
+        CREATE OR REPLACE VIEW usage_daily AS
+        SELECT CAST(event_time AT TIME ZONE '{zone}' AS DATE) AS day,
+               tool_id,
+               CASE WHEN tool_id IS NULL THEN app_identifier END AS app_identifier,
+               school_key,
+               role,
+               count(*) AS events,
+               count(DISTINCT user_key) AS active_users,
+               coalesce(sum(duration_seconds), 0) / 60.0 AS minutes
+        FROM usage_events
+        GROUP BY ALL
+        """
+    )
+    store.con.execute(
+        """
+        CREATE OR REPLACE VIEW usage_unmatched AS
+        SELECT app_identifier,
+               count(*) AS events,
+               min(event_time) AS first_seen,
+               max(event_time) AS last_seen,
+               count(DISTINCT user_key) FILTER (WHERE role = 'student') AS students,
+               count(DISTINCT user_key) FILTER (WHERE role = 'teacher') AS teachers,
+               count(DISTINCT user_key) FILTER (WHERE role NOT IN ('student', 'teacher'))
+                   AS other_users,
+               count(DISTINCT user_key) AS users
+        FROM usage_events
+        WHERE tool_id IS NULL
+        GROUP BY app_identifier
+        """
+    )
+
+
+Reader = Callable[[Path], Iterator[Parsed]]
+
+
+def _reader(fmt: Format, store: Store, options: Mapping[str, Any]) -> Reader:
+    keys = store.keys
+    if fmt == "caliper":
+        caliper_config = caliper.Config.model_validate(options)
+        return lambda path: caliper.read_caliper(path, keys, config=caliper_config)
+    if fmt == "xapi":
+        xapi_config = xapi.Config.model_validate(options)
+        return lambda path: xapi.read_xapi(path, keys, config=xapi_config)
+    mapping: usage_csv.ColumnMapping | None = None
+    if "mapping" in options:
+        mapping = usage_csv.ColumnMapping.model_validate(options["mapping"])
+    elif "preset" in options:
+        try:
+            mapping = usage_csv.PRESETS[str(options["preset"])]
+        except KeyError:
+            names = ", ".join(usage_csv.PRESETS)
+            raise UsageIngestError(
+                f"no usage CSV preset {options['preset']!r}; use one of {names}"
+            ) from None
+    return lambda path: usage_csv.read_usage_csv(path, keys, mapping)
+
+
+def _rows(events: Sequence[tuple[UsageEvent, Match]], source: str, file: str) -> pa.Table:
+    columns: dict[str, list[Any]] = {
+        "source": [source] * len(events),
+        "event_id": [e.event_id for e, _ in events],
+        "event_time": [e.event_time for e, _ in events],
+        "tool_id": [m.tool_id for _, m in events],
+        "app_identifier": [m.app_identifier for _, m in events],
+        "match_rule": [m.rule.value if m.rule else None for _, m in events],
+        "user_key": [e.user_key for e, _ in events],
+        "role": [e.role.value for e, _ in events],
+        "school_key": [e.school_id for e, _ in events],
+        "class_key": [e.class_id for e, _ in events],
+        "action": [e.action for e, _ in events],
+        "event_type": [e.event_type for e, _ in events],
+        "duration_seconds": [e.duration_seconds for e, _ in events],
+        "initiated_by": [e.initiated_by.value if e.initiated_by else None for e, _ in events],
+        "file": [file] * len(events),
+    }
+    return pa.table(columns, schema=USAGE_EVENTS.arrow_schema())
+
+
+def _write_batch(
+    tx: Transaction,
+    batch: list[tuple[UsageEvent, Match]],
+    report: FileReport,
+    *,
+    source: str,
+    run_id: str,
+) -> None:
+    """Write the events of a batch whose ids the store does not have yet; count the rest."""
+    unique: dict[str, tuple[UsageEvent, Match]] = {}
+    for event, found in batch:
+        unique.setdefault(event.event_id, (event, found))
+    report.duplicates += len(batch) - len(unique)
+    rows = _rows(list(unique.values()), source, report.path)
+    view = "_usage_incoming"
+    tx.con.register(view, rows)
+    try:
+        new = tx.con.sql(
+            f"SELECT i.* FROM {view} AS i WHERE NOT EXISTS "
+            "(SELECT 1 FROM usage_events AS u WHERE u.event_id = i.event_id)"
+        ).to_arrow_table()
+    finally:
+        tx.con.unregister(view)
+    report.duplicates += rows.num_rows - new.num_rows
+    if new.num_rows:
+        tx.upsert(USAGE_EVENTS, new, run_id=run_id)
+    report.loaded += new.num_rows
+    report.matched += sum(1 for tool_id in new.column("tool_id").to_pylist() if tool_id)
+
+
+def _new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(4).hex()
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | Path],
+    ecosystem: Ecosystem | None = None,
+    format: Format | None = None,  # the CLI's --format
+    strict: bool = False,
+    *,
+    options: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> IngestReport:
+    """Read usage files into the store as one transaction; returns what happened, per file.
+
+    ``format`` is sniffed per file when not given. ``options`` go to the reader: Caliper
+    ``sis_id_pattern``; xAPI ``district_account_homepages``; CSV ``preset`` or ``mapping``.
+    Without an ``ecosystem`` no event is matched to a tool (identifiers are still kept).
+
+    Raises
+    ------
+    UsageIngestError
+        For a missing path or a file whose format cannot be told (before anything is read),
+        for a CSV whose header does not fit, and in strict mode for the first rejected record;
+        the store is left unchanged.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "usage.csv").write_text(
+    ...     "date,user_id,role,school_id,app,minutes\\n2026-11-02,stu-1,student,x,Mathly,5\\n"
+    ...     "2026-11-02,,student,x,Mathly,5\\n")
+    >>> store = Store.open(folder / "ws" / "s.duckdb")
+    >>> ingest(store, [folder]).files[0].rejections
+    ['...usage.csv:3 user_id: empty; every row needs the user id']
+    >>> ingest(store, [folder / "usage.csv"], strict=True)
+    Traceback (most recent call last):
+    ...
+    edtech_map.usage.UsageIngestError: ...usage.csv:3 user_id: empty; every row needs the user id; nothing was ingested (strict mode). ...
+    >>> store.close()
+    """
+    files = expand_paths(paths)
+    formats = [format or sniff_format(path) for path in files]
+    timezone = ecosystem.district.timezone if ecosystem is not None else "UTC"
+    ensure_usage_schema(store, timezone=timezone)
+    matcher = ToolMatcher.from_ecosystem(ecosystem) if ecosystem else ToolMatcher([])
+    report = IngestReport(run_id=run_id or _new_run_id())
+    readers = {fmt: _reader(fmt, store, options or {}) for fmt in set(formats)}
+    logger.info("ingesting %d usage file(s), run %s", len(files), report.run_id)
+    with store.transaction() as tx:
+        for path, fmt in zip(files, formats, strict=True):
+            started = datetime.now(UTC)
+            file_report = FileReport(str(path), fmt)
+            report.files.append(file_report)
+            source = _SOURCES[fmt]
+            batch: list[tuple[UsageEvent, Match]] = []
+            try:
+                for outcome in readers[fmt](path):
+                    if isinstance(outcome, UsageEvent):
+                        file_report.read += 1
+                        batch.append((outcome, matcher.match(outcome.apps)))
+                        if len(batch) >= batch_size:
+                            _write_batch(
+                                tx, batch, file_report, source=source, run_id=report.run_id
+                            )
+                            batch = []
+                    elif isinstance(outcome, Rejection):
+                        file_report.read += 1
+                        reason = outcome.render(path)
+                        if strict:
+                            raise UsageIngestError(
+                                f"{reason}; nothing was ingested (strict mode). Fix the record, "
+                                "or ingest without --strict to skip it and see every problem."
+                            )
+                        if file_report.rejected < MAX_REASONS:
+                            logger.warning("rejected %s", reason)
+                        file_report.reject(reason)
+                    elif isinstance(outcome, EntityRecord):
+                        file_report.entities += 1
+                    elif isinstance(outcome, Skip):
+                        file_report.skip(f"{path}:{outcome.line}: {outcome.reason}")
+            except usage_csv.UsageCsvError as error:
+                raise UsageIngestError(str(error)) from error
+            except (OSError, UnicodeDecodeError) as error:
+                raise UsageIngestError(
+                    f"{path}: cannot be read ({error}); nothing was ingested"
+                ) from error
+            if batch:
+                _write_batch(tx, batch, file_report, source=source, run_id=report.run_id)
+            tx.record_sync(
+                source,
+                f"usage_events:{path}",
+                run_id=report.run_id,
+                cursor=None,
+                rows_read=file_report.read,
+                rows_loaded=file_report.loaded,
+                rows_skipped=file_report.rejected + file_report.duplicates,
+                started=started,
+                complete=True,
+            )
+            logger.info("%s: %s", path, _file_summary(file_report))
+    logger.info("usage ingest done: %s", report.summary())
+    return report
+
+
+def _file_summary(report: FileReport) -> str:
+    return (
+        f"read {report.read}, loaded {report.loaded}, duplicates {report.duplicates}, "
+        f"rejected {report.rejected}, entities {report.entities}, skipped {report.skipped}"
+    )
+
+
+def _school_keys(ecosystem: Ecosystem | None, school: str) -> list[str]:
+    if ecosystem is None:
+        return [school]
+    try:
+        found = ecosystem.school(school)
+    except KeyError:
+        return [school]
+    return [found.id, *found.roster_ids]
+
+
+def usage_by_tool(
+    store: Store, *, school: str | None = None, ecosystem: Ecosystem | None = None
+) -> list[dict[str, Any]]:
+    """Per tool (or unmatched identifier): active students, active teachers, users, minutes.
+
+    ``school`` is an inventory school id (its ``roster_ids`` count too, given the
+    ``ecosystem``) or an org id as it appears in usage. Sorted by active students, most first.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     usage_by_tool(store)
+    []
+    """
+    ensure_usage_schema_if_missing(store)
+    where, params = "", []
+    if school is not None:
+        keys = _school_keys(ecosystem, school)
+        where = f"WHERE school_key IN ({', '.join('?' for _ in keys)})"
+        params = list(keys)
+    sql = f"""
+        SELECT coalesce(tool_id, app_identifier) AS tool,
+               tool_id IS NOT NULL AS matched,
+               count(DISTINCT user_key) FILTER (WHERE role = '{Role.STUDENT.value}')
+                   AS active_students,
+               count(DISTINCT user_key) FILTER (WHERE role = '{Role.TEACHER.value}')
+                   AS active_teachers,
+               count(DISTINCT user_key) AS active_users,
+               count(*) AS events,
+               round(coalesce(sum(duration_seconds), 0) / 60.0, 1) AS minutes,
+               min(event_time) AS first_seen,
+               max(event_time) AS last_seen
+        FROM usage_events {where}
+        GROUP BY ALL
+        ORDER BY active_students DESC, active_users DESC, tool
+    """
+    rows: list[dict[str, Any]] = store.query_arrow(sql, params).to_pylist()
+    return rows
+
+
+def unmatched_apps(store: Store) -> list[dict[str, Any]]:
+    """App identifiers seen in usage that no inventory tool claims, most users first.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     unmatched_apps(store)
+    []
+    """
+    ensure_usage_schema_if_missing(store)
+    rows: list[dict[str, Any]] = store.query_arrow(
+        "SELECT * FROM usage_unmatched ORDER BY users DESC, events DESC, app_identifier"
+    ).to_pylist()
+    return rows
+
+
+def ensure_usage_schema_if_missing(store: Store) -> None:
+    """Create the usage table and views (in UTC days) unless the store already has them."""
+    found = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'usage_daily'"
+    ).fetchall()
+    if not found[0][0]:
+        ensure_usage_schema(store)
+    else:
+        store.ensure_table(USAGE_EVENTS)
