@@ -38,10 +38,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
+from pydantic import BaseModel, ValidationError
 
 from connectors import caliper, usage_csv, xapi
 from connectors.usage_events import (
@@ -385,19 +386,30 @@ def ensure_usage_schema(store: Store, *, timezone: str = "UTC") -> None:
 
 
 Reader = Callable[[Path], Iterator[Parsed]]
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _config(model: type[_Model], options: object, what: str) -> _Model:
+    try:
+        return model.model_validate(options)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(options)'}: {e['msg']}" for e in error.errors()
+        )
+        raise UsageIngestError(f"{what} options: {problems}") from None
 
 
 def _reader(fmt: Format, store: Store, options: Mapping[str, Any]) -> Reader:
     keys = store.keys
     if fmt == "caliper":
-        caliper_config = caliper.Config.model_validate(options)
+        caliper_config = _config(caliper.Config, options, fmt)
         return lambda path: caliper.read_caliper(path, keys, config=caliper_config)
     if fmt == "xapi":
-        xapi_config = xapi.Config.model_validate(options)
+        xapi_config = _config(xapi.Config, options, fmt)
         return lambda path: xapi.read_xapi(path, keys, config=xapi_config)
     mapping: usage_csv.ColumnMapping | None = None
     if "mapping" in options:
-        mapping = usage_csv.ColumnMapping.model_validate(options["mapping"])
+        mapping = _config(usage_csv.ColumnMapping, options["mapping"], "csv mapping")
     elif "preset" in options:
         try:
             mapping = usage_csv.PRESETS[str(options["preset"])]
@@ -471,14 +483,15 @@ def ingest(
     format: Format | None = None,  # the CLI's --format
     strict: bool = False,
     *,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
     run_id: str | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> IngestReport:
     """Read usage files into the store as one transaction; returns what happened, per file.
 
-    ``format`` is sniffed per file when not given. ``options`` go to the reader: Caliper
-    ``sis_id_pattern``; xAPI ``district_account_homepages``; CSV ``preset`` or ``mapping``.
+    ``format`` is sniffed per file when not given. ``options`` holds each format's reader
+    settings: ``{"caliper": {"sis_id_pattern": ...}, "xapi": {"district_account_homepages":
+    [...]}, "csv": {"preset": ...} or {"mapping": {...}}}``.
     Without an ``ecosystem`` no event is matched to a tool (identifiers are still kept).
 
     Raises
@@ -511,7 +524,7 @@ def ingest(
     ensure_usage_schema(store, timezone=timezone)
     matcher = ToolMatcher.from_ecosystem(ecosystem) if ecosystem else ToolMatcher([])
     report = IngestReport(run_id=run_id or _new_run_id())
-    readers = {fmt: _reader(fmt, store, options or {}) for fmt in set(formats)}
+    readers = {fmt: _reader(fmt, store, (options or {}).get(fmt, {})) for fmt in set(formats)}
     logger.info("ingesting %d usage file(s), run %s", len(files), report.run_id)
     with store.transaction() as tx:
         for path, fmt in zip(files, formats, strict=True):

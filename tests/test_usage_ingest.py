@@ -11,7 +11,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from edtech_map.cli import app
 from edtech_map.model import Ecosystem
 from edtech_map.store import Store
 from edtech_map.usage import (
@@ -289,3 +291,35 @@ def test_no_raw_identifier_from_the_fixtures_reaches_the_store(
             scanned += 1
             assert not any(p in (value or "") for p in personal), (table, column)
     assert scanned > 100
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_cli_exit_codes_json_and_csv(tmp_path: Path) -> None:
+    runner = CliRunner()
+    feed = tmp_path / "feed.jsonl"
+    caliper_feed(feed, seed=9, events=20)
+    inventory = tmp_path / "none.yaml"
+    args = ["--store", str(tmp_path / "s.duckdb"), "--inventory", str(inventory)]
+    result = runner.invoke(app, ["ingest", str(feed), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["loaded"] == 20
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write("not json\n")
+    assert runner.invoke(app, ["ingest", str(feed), *args, "--strict"]).exit_code == 1
+    lenient = runner.invoke(app, ["ingest", str(feed), *args, "--json"])
+    assert lenient.exit_code == 1
+    assert json.loads(lenient.stdout)["duplicates"] == 20
+    assert runner.invoke(app, ["ingest", str(tmp_path / "missing.jsonl"), *args]).exit_code == 2
+    assert runner.invoke(app, ["ingest", str(feed), "--format", "xml", *args]).exit_code == 2
+    listed = runner.invoke(app, ["usage", "--json", *args])
+    assert listed.exit_code == 0
+    assert {row["tool"] for row in json.loads(listed.stdout)} == {
+        "https://app.mathly.example",
+        "https://www.readwell.example/reader",
+        "https://quizzo.example",
+    }  # no inventory: nothing matched, identifiers kept
+    table = runner.invoke(app, ["usage", "--csv", *args]).stdout.splitlines()
+    assert table[0].startswith("tool,matched,active_students,active_teachers")
+    assert len(table) == 4

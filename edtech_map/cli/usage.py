@@ -1,0 +1,212 @@
+"""``edtech-map ingest`` and ``edtech-map usage``: usage files into the store, and who uses what.
+
+Examples
+--------
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["ingest", "--help"])
+>>> result.exit_code, "--strict" in result.output
+(0, True)
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from edtech_map.cli.app import ExitCode, app, console, err_console, fail, print_json
+from edtech_map.errors import EdtechMapError, InventoryError
+from edtech_map.inventory import load_ecosystem
+from edtech_map.model import Ecosystem
+from edtech_map.store import Store, StoreError, default_store_path
+from edtech_map.usage import FORMATS, IngestReport, ingest, usage_by_tool
+
+__all__ = ["ingest_command", "usage_command"]
+
+_KINDS = {"caliper": "caliper", "xapi": "xapi", "usage_csv": "csv"}
+_INVENTORY_OPTION = typer.Option(
+    Path("ecosystem.yaml"),
+    "--inventory",
+    help="The inventory whose tools usage is matched to (skipped with a warning if absent).",
+)
+_PATHS_ARGUMENT = typer.Argument(..., help="Usage files or folders of them.")
+_STORE_OPTION = typer.Option(
+    None, "--store", help="The store file (default: .edtech-map/store.duckdb beside the inventory)."
+)
+
+INGEST_HELP = (
+    "Read Caliper (1.0-1.2), xAPI or CSV usage files (or folders of them) into the store, as "
+    "one transaction, matching each event to an inventory tool. Events already in the store "
+    "are counted as duplicates, not added again. Exit 0: all loaded; 1: records rejected, or "
+    "refused by --strict; 2: a missing path, an unknown format or a bad inventory."
+)
+
+
+def _load_inventory(path: Path, *, warn: bool = True) -> Ecosystem | None:
+    if not path.exists():
+        if warn:
+            err_console.print(
+                f"warning: {path} not found; usage is stored unmatched (give --inventory to "
+                "match it to tools)",
+                markup=False,
+            )
+        return None
+    try:
+        return load_ecosystem(path)
+    except InventoryError as error:
+        raise fail(str(error)) from None
+
+
+def _source_options(ecosystem: Ecosystem | None) -> dict[str, dict[str, Any]]:
+    """Reader options from the inventory's ``sources:`` (first source of each usage kind)."""
+    options: dict[str, dict[str, Any]] = {}
+    if ecosystem is None:
+        return options
+    for source in ecosystem.sources.values():
+        fmt = _KINDS.get(source.kind)
+        if fmt is not None and fmt not in options:
+            options[fmt] = dict(source.options)
+    return options
+
+
+@app.command("ingest", help=INGEST_HELP)
+def ingest_command(
+    paths: list[Path] = _PATHS_ARGUMENT,
+    format: str | None = typer.Option(  # the option is called --format
+        None, "--format", help="caliper, xapi or csv (default: told from each file)."
+    ),
+    store: Path | None = _STORE_OPTION,
+    inventory: Path = _INVENTORY_OPTION,
+    strict: bool = typer.Option(
+        False, "--strict", help="Stop at the first bad record; ingest nothing."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Ingest usage files (the ``ingest`` command).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from typer.testing import CliRunner
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "u.csv").write_text(
+    ...     "date,user_id,role,school_id,app,minutes\\n2026-11-02,stu-1,student,x,Mathly,5\\n")
+    >>> result = CliRunner().invoke(app, ["ingest", str(folder / "u.csv"), "--store",
+    ...     str(folder / "s.duckdb"), "--inventory", str(folder / "none.yaml"), "--json"])
+    >>> result.exit_code, '"loaded": 1' in result.output
+    (0, True)
+    """
+    if format is not None and format not in FORMATS:
+        raise fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
+    ecosystem = _load_inventory(inventory)
+    store_path = store or default_store_path(inventory)
+    try:
+        with Store.open(store_path) as opened:
+            report = ingest(
+                opened, paths, ecosystem, format, strict, options=_source_options(ecosystem)
+            )
+    except StoreError as error:
+        raise fail(str(error)) from None
+    except EdtechMapError as error:
+        strict_refusal = strict and "strict mode" in str(error)
+        raise fail(str(error), ExitCode.FINDINGS if strict_refusal else ExitCode.USAGE) from None
+    if json_output:
+        print_json({"store": str(store_path), **report.as_dict()})
+    else:
+        _print_report(report, store_path)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _print_report(report: IngestReport, store_path: Path) -> None:
+    table = Table(title=f"usage -> {store_path} (run {report.run_id})", title_justify="left")
+    columns = ("file", "format", "read", "loaded", "duplicates", "rejected", "entities", "matched")
+    for column in columns:
+        table.add_column(column, justify="left" if column in {"file", "format"} else "right")
+    for file in report.files:
+        table.add_row(
+            file.path,
+            file.format,
+            *(str(getattr(file, c)) for c in columns[2:]),
+        )
+    console.print(table)
+    console.print(report.summary(), markup=False)
+    for reason in report.rejections:
+        console.print(f"rejected: {reason}", markup=False, soft_wrap=True)
+    if report.rejected > len(report.rejections):
+        console.print(
+            f"rejected: ... and {report.rejected - len(report.rejections)} more", markup=False
+        )
+    for file in report.files:
+        for reason in file.skips[:3]:
+            console.print(f"skipped: {reason}", markup=False, soft_wrap=True)
+
+
+USAGE_HELP = (
+    "Tools by active students, active teachers and minutes, from the usage in the store "
+    "(apps no inventory tool claims are listed by identifier, matched = false)."
+)
+
+
+@app.command("usage", help=USAGE_HELP)
+def usage_command(
+    school: str | None = typer.Option(
+        None, "--school", help="Only this school (inventory id, or an org id as in the usage)."
+    ),
+    store: Path | None = _STORE_OPTION,
+    inventory: Path = _INVENTORY_OPTION,
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+    csv_output: bool = typer.Option(False, "--csv", help="Print CSV."),
+) -> None:
+    """Show usage per tool (the ``usage`` command).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from typer.testing import CliRunner
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "u.csv").write_text(
+    ...     "date,user_id,role,school_id,app,minutes\\n2026-11-02,stu-1,student,x,Mathly,5\\n")
+    >>> args = ["--store", str(folder / "s.duckdb"), "--inventory", str(folder / "none.yaml")]
+    >>> _ = CliRunner().invoke(app, ["ingest", str(folder / "u.csv"), *args])
+    >>> print(CliRunner().invoke(app, ["usage", "--csv", *args]).output.strip())
+    tool,matched,active_students,active_teachers,active_users,events,minutes,first_seen,last_seen
+    Mathly,False,1,0,1,1,5.0,2026-11-02 00:00:00+00:00,2026-11-02 00:00:00+00:00
+    """
+    if json_output and csv_output:
+        raise fail("give --json or --csv, not both")
+    ecosystem = _load_inventory(inventory, warn=False)
+    store_path = store or default_store_path(inventory)
+    try:
+        with Store.open(store_path, create=False) as opened:
+            rows = usage_by_tool(opened, school=school, ecosystem=ecosystem)
+    except StoreError as error:
+        raise fail(str(error)) from None
+    if json_output:
+        print_json(rows)
+    elif csv_output:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        names = list(rows[0]) if rows else ["tool", "matched", "active_students", "active_teachers"]
+        writer.writerow(names)
+        writer.writerows([[row[name] for name in names] for row in rows])
+    else:
+        _print_usage(rows, school)
+
+
+def _print_usage(rows: list[dict[str, Any]], school: str | None) -> None:
+    title = "usage by tool" + (f" at {school}" if school else "")
+    table = Table(title=title, title_justify="left")
+    columns = ("tool", "matched", "active_students", "active_teachers", "minutes", "events")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column == "tool" else "right")
+    for row in rows:
+        table.add_row(
+            *(str(row[c]) if c != "matched" else ("yes" if row[c] else "no") for c in columns)
+        )
+    console.print(table)
+    if not rows:
+        console.print("no usage in the store yet: run edtech-map ingest PATH", markup=False)
