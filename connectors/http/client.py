@@ -1,0 +1,511 @@
+"""``HttpClient``: the one place REST connectors talk HTTP.
+
+One ``requests.Session`` with urllib3 ``Retry`` mounted on its adapter does timeouts,
+exponential back-off, ``Retry-After`` and the retries of 429/500/502/503/504 for GET, within a
+cap on total retry time. The client adds the one case ``Retry`` cannot see (Canvas's HTTP 403
+``Rate Limit Exceeded`` body), one credential refresh on a 401, JSON checks, lazy pagination,
+typed errors and redacted debug logging.
+
+Examples
+--------
+>>> from pydantic import SecretStr
+>>> from connectors.http import BearerAuth
+>>> client = HttpClient("https://api.clever.com", auth=BearerAuth(SecretStr("tok-1234")),
+...                     timeout=(5, 30))
+>>> client.url_for("/v3.0/users")
+'https://api.clever.com/v3.0/users'
+>>> client
+HttpClient('https://api.clever.com', auth=BearerAuth(token=SecretStr('**********')), \
+timeout=(5, 30))
+>>> client.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from .auth import Auth, Timeout
+from .errors import (
+    AuthenticationError,
+    BadResponse,
+    check_response,
+    is_canvas_rate_limit,
+    map_transport_error,
+)
+from .paginators import PageRequest, Paginator, SinglePagePaginator
+from .redaction import SCRUBBED_LOGGERS, SCRUBBER, redact_headers, redact_url
+
+__all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy", "parse_json"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
+"""(connect, read) seconds."""
+DEFAULT_USER_AGENT = "edtech-map (+https://example.org/edtech-map)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the session retries: counts, back-off and the cap on total retry time.
+
+    Parameters
+    ----------
+    total
+        Most retries of one request (connection errors, read errors and statuses together).
+    backoff_factor
+        Exponential back-off: ``backoff_factor * 2 ** (n - 1)`` seconds before retry ``n``
+        (urllib3 retries the first failure at once). ``0`` in tests.
+    backoff_max
+        Longest single back-off, and longest ``Retry-After`` honoured.
+    max_retry_time
+        Cap on the time spent retrying one request: a retry whose wait would end past it is
+        not made, and the last answer (or error) is reported instead.
+    status_forcelist
+        Statuses that are retried (for ``allowed_methods`` only).
+    allowed_methods
+        Idempotent methods that may be retried.
+
+    Examples
+    --------
+    >>> retry = RetryPolicy(total=3, backoff_factor=0).to_urllib3()
+    >>> retry.total, sorted(retry.status_forcelist), retry.respect_retry_after_header
+    (3, [429, 500, 502, 503, 504], True)
+    """
+
+    total: int = 5
+    backoff_factor: float = 1.0
+    backoff_max: float = 60.0
+    max_retry_time: float = 300.0
+    status_forcelist: frozenset[int] = field(
+        default_factory=lambda: frozenset({429, 500, 502, 503, 504})
+    )
+    allowed_methods: frozenset[str] = field(
+        default_factory=lambda: frozenset({"GET", "HEAD", "OPTIONS"})
+    )
+
+    def to_urllib3(self) -> BudgetedRetry:
+        """The urllib3 ``Retry`` to mount on the session's adapter."""
+        return BudgetedRetry(
+            total=self.total,
+            connect=self.total,
+            read=self.total,
+            status=self.total,
+            other=0,
+            redirect=False,
+            allowed_methods=self.allowed_methods,
+            status_forcelist=self.status_forcelist,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            retry_after_max=max(1, round(self.backoff_max)),
+            raise_on_status=False,
+            respect_retry_after_header=True,
+            max_retry_time=self.max_retry_time,
+        )
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based), as urllib3 computes it.
+
+        Examples
+        --------
+        >>> [RetryPolicy(backoff_factor=1, backoff_max=5).backoff(n) for n in (1, 2, 3, 4, 5)]
+        [0.0, 2.0, 4.0, 5.0, 5.0]
+        """
+        if retry_number <= 1:
+            return 0.0
+        return float(min(self.backoff_max, self.backoff_factor * 2 ** (retry_number - 1)))
+
+
+class BudgetedRetry(Retry):
+    """urllib3 ``Retry`` plus a cap on total retry time and a WARNING log line per retry.
+
+    Examples
+    --------
+    >>> retry = BudgetedRetry(total=2, max_retry_time=30).new(total=1)
+    >>> retry.total, retry.max_retry_time
+    (1, 30)
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_retry_time: float = 300.0,
+        started_at: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_retry_time = max_retry_time
+        self.started_at = started_at
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("max_retry_time", self.max_retry_time)
+        kw.setdefault("started_at", self.started_at)
+        return super().new(**kw)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            log.warning("Ignoring an unreadable Retry-After header; using exponential back-off")
+            return None
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        retried = super().increment(method, url, response, error, _pool, _stacktrace)
+        now = time.monotonic()
+        if retried.started_at is None:
+            retried.started_at = now
+        wait, why = retried.planned_wait(response)
+        where = redact_url(_full_url(_pool, url))
+        what = f"HTTP {response.status}" if response is not None else type(error).__name__
+        if now - retried.started_at + wait > self.max_retry_time:
+            log.warning(
+                "%s %s answered %s; not retrying: waiting %.1f s would pass max_retry_time=%.0f s",
+                method,
+                where,
+                what,
+                wait,
+                self.max_retry_time,
+            )
+            reason = error or ResponseError(f"max_retry_time {self.max_retry_time} s reached")
+            raise MaxRetryError(_pool, url or "", reason) from error  # type: ignore[arg-type]  # urllib3 accepts pool=None
+        log.warning(
+            "%s %s answered %s; retry %d in %.1f s (%s)",
+            method,
+            where,
+            what,
+            len(retried.history),
+            wait,
+            why,
+        )
+        return retried
+
+    def planned_wait(self, response: BaseHTTPResponse | None) -> tuple[float, str]:
+        """The seconds urllib3 will sleep before the next retry, and why."""
+        if (
+            response is not None
+            and self.respect_retry_after_header
+            and response.status in self.RETRY_AFTER_STATUS_CODES
+        ):
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                return retry_after, "Retry-After"
+        return self.get_backoff_time(), "back-off"
+
+
+def _full_url(pool: ConnectionPool | None, url: str | None) -> str:
+    if pool is None:
+        return url or ""
+    scheme = getattr(pool, "scheme", "http")
+    return f"{scheme}://{pool.host}:{pool.port}{url or ''}"
+
+
+class HttpClient:
+    """One source's HTTP session: retries, timeouts, auth, pagination, typed errors.
+
+    Parameters
+    ----------
+    base_url
+        Root of the API. A path given to :meth:`get` or :meth:`pages` is appended to it
+        (``"https://sis.example.org/ims/oneroster/v1p1"`` + ``"/users"``); a full URL is used
+        as is, but only on the base URL's scheme, host and port or a ``trusted_hosts`` host.
+    auth
+        One of :class:`BearerAuth`, :class:`BasicAuth`, :class:`OAuth1Auth`,
+        :class:`OAuth2ClientCredentials`, or ``None``.
+    timeout
+        ``(connect, read)`` seconds, or one number for both.
+    retry
+        The :class:`RetryPolicy`.
+    headers
+        Extra headers sent with every request (e.g. ``X-Experience-API-Version``).
+    trusted_hosts
+        Other host names that next-page links may point to.
+
+    Examples
+    --------
+    >>> with HttpClient("https://sis.example.org/ims/oneroster/v1p1/") as client:
+    ...     client.url_for("users")
+    'https://sis.example.org/ims/oneroster/v1p1/users'
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        trusted_hosts: Iterable[str] = (),
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"base_url must be an http(s) URL with a host, not {redact_url(base_url)!r}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.trusted_hosts = frozenset(h.lower() for h in trusted_hosts)
+        self._origin = _origin(self.base_url)
+        self.session = requests.Session()
+        self.adapter = HTTPAdapter(max_retries=self.retry.to_urllib3())
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
+        self.session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        self.session.headers.update(headers or {})
+        SCRUBBER.attach(SCRUBBED_LOGGERS)
+        if auth is not None:
+            auth.bind(self.adapter, timeout)
+            SCRUBBER.register(auth.secrets())
+            self.session.auth = auth
+
+    def url_for(self, path_or_url: str) -> str:
+        """The absolute URL for a path under ``base_url``, or a checked absolute URL.
+
+        Examples
+        --------
+        >>> client = HttpClient("https://canvas.example.org")
+        >>> client.url_for("api/v1/courses"), client.url_for("https://canvas.example.org/x")
+        ('https://canvas.example.org/api/v1/courses', 'https://canvas.example.org/x')
+        >>> client.url_for("https://elsewhere.example.com/x?token=t")
+        Traceback (most recent call last):
+        ...
+        connectors.http.errors.BadResponse: Refusing to send credentials to another host ...
+        """
+        if not urlsplit(path_or_url).scheme:
+            return f"{self.base_url}/{path_or_url.lstrip('/')}"
+        origin = _origin(path_or_url)
+        host = (urlsplit(path_or_url).hostname or "").lower()
+        if origin != self._origin and not (
+            host in self.trusted_hosts and origin[0] == self._origin[0]
+        ):
+            raise BadResponse(
+                url=path_or_url,
+                detail="Refusing to send credentials to another host or scheme than "
+                f"{redact_url(self.base_url)}",
+                fix="If the source really serves pages from that host, pass it in "
+                "HttpClient(trusted_hosts=[...]).",
+            )
+        return path_or_url
+
+    def get(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        expect_json: bool = True,
+        page: int | None = None,
+    ) -> requests.Response:
+        """GET one resource and return the checked response.
+
+        Raises the typed errors of :func:`check_response`, :class:`SourceTimeout`,
+        :class:`ConnectionFailed`, and :class:`BadResponse` when ``expect_json`` and the
+        body is not JSON.
+        """
+        response, _body = self._get(self.url_for(path_or_url), params, page, expect_json)
+        return response
+
+    def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET one resource and return its parsed JSON body."""
+        return self._get(self.url_for(path_or_url), params, None, True)[1]
+
+    def pages(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        paginator: Paginator | None = None,
+        expect_json: bool = True,
+    ) -> Iterator[requests.Response]:
+        """Yield the checked response of each page, fetching only as far as the caller iterates.
+
+        Without a ``paginator``, the one response of a :class:`SinglePagePaginator`.
+        """
+        chosen = paginator or SinglePagePaginator()
+        if chosen.needs_json and not expect_json:
+            raise ValueError(f"{type(chosen).__name__} reads JSON bodies; use expect_json=True")
+        url = self.url_for(path_or_url)
+
+        def fetch(request: PageRequest) -> tuple[requests.Response, Any]:
+            return self._get(self.url_for(request.url), request.params, request.number, expect_json)
+
+        return chosen.pages(fetch, url, params)
+
+    def close(self) -> None:
+        """Close the session and its connection pool."""
+        self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient({redact_url(self.base_url)!r}, auth={self.auth!r}, timeout={self.timeout!r})"
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _get(
+        self, url: str, params: Mapping[str, Any] | None, page: int | None, expect_json: bool
+    ) -> tuple[requests.Response, Any]:
+        response = self._send(url, params, page)
+        response = self._wait_out_canvas_rate_limit(response, url, params, page)
+        if response.status_code == 401 and self.auth is not None:
+            refreshed = self.auth.refresh()
+            if refreshed:
+                log.warning(
+                    "GET %s answered HTTP 401; retrying once with fresh credentials",
+                    redact_url(response.url),
+                )
+                response = self._send(url, params, page)
+            if response.status_code == 401:
+                raise AuthenticationError(
+                    url=response.url,
+                    status=401,
+                    page=page,
+                    detail="HTTP 401: credentials rejected twice" if refreshed else None,
+                    fix=self.auth.rejected_advice(),
+                )
+        check_response(response, page=page)
+        return response, (parse_json(response, page=page) if expect_json else None)
+
+    def _send(
+        self, url: str, params: Mapping[str, Any] | None, page: int | None
+    ) -> requests.Response:
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as error:
+            full = PageRequest(url, {k: str(v) for k, v in (params or {}).items()}).key
+            raise map_transport_error(error, full, page=page) from None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "GET %s (page %s) headers %s -> HTTP %d, %d bytes, headers %s",
+                redact_url(response.url),
+                page,
+                redact_headers(response.request.headers),
+                response.status_code,
+                len(response.content),
+                redact_headers(response.headers),
+            )
+        return response
+
+    def _wait_out_canvas_rate_limit(
+        self,
+        response: requests.Response,
+        url: str,
+        params: Mapping[str, Any] | None,
+        page: int | None,
+    ) -> requests.Response:
+        """Retry Canvas's 403 ``Rate Limit Exceeded``, which urllib3 cannot see (it is a body)."""
+        started = time.monotonic()
+        retries = 0
+        while is_canvas_rate_limit(response) and retries < self.retry.total:
+            retries += 1
+            wait = _retry_after(response)
+            why = "Retry-After"
+            if wait is None:
+                wait, why = self.retry.backoff(retries), "back-off"
+            if time.monotonic() - started + wait > self.retry.max_retry_time:
+                log.warning(
+                    "GET %s answered 403 Rate Limit Exceeded; not retrying: waiting %.1f s "
+                    "would pass max_retry_time=%.0f s",
+                    redact_url(response.url),
+                    wait,
+                    self.retry.max_retry_time,
+                )
+                break
+            log.warning(
+                "GET %s answered 403 Rate Limit Exceeded (X-Rate-Limit-Remaining %s); "
+                "retry %d in %.1f s (%s)",
+                redact_url(response.url),
+                response.headers.get("X-Rate-Limit-Remaining", "not sent"),
+                retries,
+                wait,
+                why,
+            )
+            time.sleep(wait)
+            response = self._send(url, params, page)
+        return response
+
+
+def parse_json(response: requests.Response, *, page: int | None = None) -> Any:
+    """Parse a response's JSON body, or raise :class:`BadResponse` saying what came instead.
+
+    The message names the URL, page, status, content type and size, never the body.
+
+    Examples
+    --------
+    >>> response = requests.Response()
+    >>> response.status_code, response.url = 200, "https://sis.example.org/users"
+    >>> response.headers["Content-Type"] = "text/html; charset=utf-8"
+    >>> response._content = b"<html><body>Please sign in</body></html>"
+    >>> parse_json(response, page=2)
+    Traceback (most recent call last):
+    ...
+    connectors.http.errors.BadResponse: Expected JSON but got text/html; charset=utf-8 \
+(40 bytes, HTTP 200) at https://sis.example.org/users (page 2). The source may have ...
+    """
+    try:
+        return response.json()
+    except ValueError as error:  # requests.JSONDecodeError is a ValueError
+        content_type = response.headers.get("Content-Type") or "no Content-Type"
+        size = len(response.content)
+        if "json" in content_type.lower() and size:
+            position = getattr(error, "pos", None)
+            at = f", invalid at byte {position}" if isinstance(position, int) else ""
+            detail = (
+                f"The JSON answer is truncated or malformed ({size} bytes of {content_type}"
+                f"{at}, HTTP {response.status_code})"
+            )
+            fix = "Re-run the pull; if it repeats, the source or a proxy is cutting answers short."
+        else:
+            detail = (
+                f"Expected JSON but got {content_type} ({size} bytes, HTTP {response.status_code})"
+            )
+            fix = None
+        raise BadResponse(
+            url=response.url, status=response.status_code, page=page, detail=detail, fix=fix
+        ) from None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return (
+        scheme,
+        (parts.hostname or "").lower(),
+        parts.port or {"http": 80, "https": 443}.get(scheme),
+    )
