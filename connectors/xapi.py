@@ -162,7 +162,7 @@ def _iri_problem(value: object) -> str | None:
 
 
 def _language_map_problem(value: object) -> str | None:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return "must be a language map like {'en-US': 'text'}"
     for tag, text in value.items():
         if not _LANGUAGE_TAG.match(str(tag)):
@@ -176,7 +176,7 @@ def _agent_problem(
     agent: object, path: str, *, group_allowed: bool = True
 ) -> tuple[str, str] | None:
     """Where and why an Agent or Group is invalid; never echoes an identifier."""
-    if not isinstance(agent, Mapping):
+    if not isinstance(agent, dict):
         return path, "must be an Agent or Group object"
     kind = agent.get("objectType", "Agent")
     if kind not in ("Agent", "Group") or (kind == "Group" and not group_allowed):
@@ -215,7 +215,7 @@ def _ifi_problem(agent: Mapping[str, Any], ifi: str) -> str | None:
         return None if isinstance(value, str) and _SHA1.match(value) else "must be 40 hex digits"
     if ifi == "openid":
         return _iri_problem(value)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return "must be an object with homePage and name"
     if _iri_problem(value.get("homePage")):
         return "needs a homePage IRI"
@@ -234,7 +234,7 @@ def _activity_problem(activity: Mapping[str, Any], path: str) -> tuple[str, str]
     definition = activity.get("definition")
     if definition is None:
         return None
-    if not isinstance(definition, Mapping):
+    if not isinstance(definition, dict):
         return f"{path}.definition", "must be an object"
     for name in ("name", "description"):
         if name in definition:
@@ -248,7 +248,7 @@ def _activity_problem(activity: Mapping[str, Any], path: str) -> tuple[str, str]
         return f"{path}.definition.interactionType", "is not an xAPI interaction type"
     for name in _INTERACTION_LISTS:
         for index, component in enumerate(definition.get(name) or []):
-            if isinstance(component, Mapping) and "description" in component:
+            if isinstance(component, dict) and "description" in component:
                 problem = _language_map_problem(component["description"])
                 if problem:
                     return f"{path}.definition.{name}[{index}].description", problem
@@ -258,7 +258,7 @@ def _activity_problem(activity: Mapping[str, Any], path: str) -> tuple[str, str]
 def _object_problem(
     target: object, path: str, *, sub_allowed: bool = True
 ) -> tuple[str, str] | None:
-    if not isinstance(target, Mapping):
+    if not isinstance(target, dict):
         return path, "missing; a statement needs an object" if target is None else "not an object"
     kind = target.get("objectType", "Activity")
     if kind == "Activity":
@@ -274,7 +274,7 @@ def _object_problem(
 
 
 def _context_problem(context: object, path: str) -> tuple[str, str] | None:
-    if not isinstance(context, Mapping):
+    if not isinstance(context, dict):
         return path, "must be an object"
     if "registration" in context and _uuid_problem(context["registration"]):
         return f"{path}.registration", "must be a UUID"
@@ -286,18 +286,18 @@ def _context_problem(context: object, path: str) -> tuple[str, str] | None:
             return found
     if "team" in context:
         team = context["team"]
-        if not isinstance(team, Mapping) or team.get("objectType") != "Group":
+        if not isinstance(team, dict) or team.get("objectType") != "Group":
             return f"{path}.team", "must be a Group"
         found = _agent_problem(team, f"{path}.team")
         if found:
             return found
     if "statement" in context:
         statement = context["statement"]
-        if not isinstance(statement, Mapping) or _uuid_problem(statement.get("id")):
+        if not isinstance(statement, dict) or _uuid_problem(statement.get("id")):
             return f"{path}.statement", "must be a StatementRef with a UUID id"
     activities = context.get("contextActivities")
     if activities is not None:
-        if not isinstance(activities, Mapping):
+        if not isinstance(activities, dict):
             return f"{path}.contextActivities", "must be an object"
         for key, value in activities.items():
             if key not in _CONTEXT_ACTIVITY_KEYS:
@@ -306,7 +306,7 @@ def _context_problem(context: object, path: str) -> tuple[str, str] | None:
                 )
             for index, activity in enumerate(value if isinstance(value, list) else [value]):
                 where = f"{path}.contextActivities.{key}[{index}]"
-                if not isinstance(activity, Mapping):
+                if not isinstance(activity, dict):
                     return where, "must be an Activity"
                 found = _activity_problem(activity, where)
                 if found:
@@ -324,7 +324,7 @@ def _statement_body_problem(
     if found:
         return found
     verb = statement.get("verb")
-    if not isinstance(verb, Mapping):
+    if not isinstance(verb, dict):
         return f"{prefix}verb", "missing; a statement needs a verb"
     if "id" not in verb:
         return f"{prefix}verb.id", "missing; a verb needs an id IRI"
@@ -346,7 +346,7 @@ def _statement_body_problem(
             return found
     result = statement.get("result")
     if result is not None:
-        if not isinstance(result, Mapping):
+        if not isinstance(result, dict):
             return f"{prefix}result", "must be an object"
         if "duration" in result:
             try:
@@ -373,7 +373,7 @@ def statement_problem(
     ...                    "object": {"id": "http://x.org/a"}})
     ('actor.account', 'needs a homePage IRI')
     """
-    if not isinstance(statement, Mapping):
+    if not isinstance(statement, dict):
         return "(statement)", f"a {type(statement).__name__}, not a statement object"
     if duplicate_keys:
         names = ", ".join(sorted(set(duplicate_keys))[:3])
@@ -416,7 +416,7 @@ def _actor_keys(actor: Mapping[str, Any], keys: KeyMaker, config: Config) -> lis
 
 
 def _extension(extensions: object, *names: str) -> Any:
-    if not isinstance(extensions, Mapping):
+    if not isinstance(extensions, dict):
         return None
     wanted = {name.lower() for name in names}
     for key, value in extensions.items():
@@ -438,11 +438,11 @@ def _origin(iri: object) -> str | None:
 def _context_activities(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     found: list[Mapping[str, Any]] = []
     activities = context.get("contextActivities")
-    if isinstance(activities, Mapping):
+    if isinstance(activities, dict):
         for key in ("grouping", "parent", "category", "other"):
             value = activities.get(key)
             for activity in value if isinstance(value, list) else [value]:
-                if isinstance(activity, Mapping):
+                if isinstance(activity, dict):
                     found.append(activity)
     return found
 
@@ -470,7 +470,7 @@ def _role(statement: Mapping[str, Any], context: Mapping[str, Any]) -> Role:
         return role_from_label(hint)
     instructor = context.get("instructor")
     actor = statement["actor"]
-    if isinstance(instructor, Mapping) and any(
+    if isinstance(instructor, dict) and any(
         name in actor and actor.get(name) == instructor.get(name) for name in _IFIS
     ):
         return Role.TEACHER
@@ -484,7 +484,7 @@ def _orgs(context: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if klass is None:
         for activity in _context_activities(context):
             definition = activity.get("definition")
-            kind = definition.get("type") if isinstance(definition, Mapping) else None
+            kind = definition.get("type") if isinstance(definition, dict) else None
             if isinstance(kind, str) and _CLASS_ACTIVITY.search(kind):
                 klass = activity.get("id")
                 break
@@ -520,7 +520,7 @@ def transform_statement(
     found = statement_problem(raw, duplicate_keys=duplicate_keys)
     if found:
         return reject(*found)
-    assert isinstance(raw, Mapping)  # statement_problem checked it
+    assert isinstance(raw, dict)  # statement_problem checked it
     if raw["verb"]["id"] == VOIDED:
         return Skip(line, "a voiding statement (it cancels another statement, it is not usage)")
     moment = raw.get("timestamp", raw.get("stored"))
@@ -533,10 +533,10 @@ def transform_statement(
         event_time = parse_timestamp(moment)
     except ValueError as error:
         return reject("timestamp" if "timestamp" in raw else "stored", str(error))
-    context = raw.get("context") if isinstance(raw.get("context"), Mapping) else {}
-    assert isinstance(context, Mapping)
-    result = raw.get("result") if isinstance(raw.get("result"), Mapping) else {}
-    assert isinstance(result, Mapping)
+    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+    assert isinstance(context, dict)
+    result = raw.get("result") if isinstance(raw.get("result"), dict) else {}
+    assert isinstance(result, dict)
     duration = parse_iso_duration(result["duration"]) if "duration" in result else None
     user_keys = _actor_keys(raw["actor"], keys, config)
     # Without an id (Moodle and others), hash the statement with the actor's keys in place of
@@ -545,7 +545,7 @@ def transform_statement(
     target = raw["object"]
     kind = target.get("objectType", "Activity")
     definition = target.get("definition") if kind == "Activity" else None
-    event_type = definition.get("type") if isinstance(definition, Mapping) else None
+    event_type = definition.get("type") if isinstance(definition, dict) else None
     school_id, class_id = _orgs(context)
     hint = _extension(context.get("extensions"), "initiatedby", "launchtype")
     initiated = _INITIATED.get(hint.strip().lower()) if isinstance(hint, str) else None
@@ -573,7 +573,7 @@ def _statements(value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, list):
         for index, item in enumerate(value):
             yield f"[{index}].", item
-    elif isinstance(value, Mapping) and isinstance(value.get("statements"), list):
+    elif isinstance(value, dict) and isinstance(value.get("statements"), list):
         for index, item in enumerate(value["statements"]):
             yield f"statements[{index}].", item
     else:
