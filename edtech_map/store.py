@@ -777,7 +777,7 @@ class Store:
         [{'one': 1}]
         """
         try:
-            import pandas  # noqa: F401, PLC0415 -- lazily: pandas is an optional extra
+            import pandas  # noqa: F401 -- lazily: pandas is an optional extra
         except ImportError as error:
             raise StoreError(
                 "query_df needs pandas: pip install 'edtech-map[pandas]', or use query_arrow"

@@ -1,0 +1,459 @@
+"""What every connector shares: streams, the sync context, the report, and counted transforms.
+
+A connector module (``connectors/<source>.py``) exposes ``SOURCE``, ``STREAMS``, ``Config``,
+``get_<stream>``, ``transform_<stream>`` and ``sync(ctx) -> SyncReport``. Its transforms raise
+:class:`RowError` for a record that cannot be loaded and :class:`SkipRow` for one that is
+deliberately left out; :func:`transform_each` counts both, keeps the first few reasons (each
+naming file:line, field and value) and, in strict mode, stops the sync at the first rejected
+record so that the transaction rolls back.
+
+This module imports nothing heavy: connectors are found through :data:`REGISTRY` and imported
+only when used (:func:`load_connector`).
+
+Examples
+--------
+>>> from types import SimpleNamespace
+>>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="demo")
+>>> records = [SourceRecord("t.csv:2", {"n": "1"}), SourceRecord("t.csv:3", {"n": "x"})]
+>>> def transform_number(values, ctx):
+...     try:
+...         return {"n": int(values["n"])}
+...     except ValueError:
+...         raise RowError("n", values["n"], "not a whole number") from None
+>>> list(transform_each(records, transform_number, ctx, stream="numbers"))
+[{'n': 1}]
+>>> report = ctx.report.streams["numbers"]
+>>> (report.read, report.loaded, report.skipped, report.rejected), report.rejections
+((2, 1, 0, 1), ["t.csv:3 n = 'x': not a whole number"])
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edtech_map.errors import EdtechMapError
+from edtech_map.store import DEFAULT_MAX_SHRINK, TableSpec
+
+if TYPE_CHECKING:
+    from edtech_map.privacy import KeyMaker
+    from edtech_map.store import Store
+
+__all__ = [
+    "MAX_REASONS",
+    "REGISTRY",
+    "Row",
+    "RowError",
+    "RowRejectedError",
+    "SkipRow",
+    "SourceError",
+    "SourceRecord",
+    "StreamReport",
+    "StreamSpec",
+    "SyncContext",
+    "SyncReport",
+    "load_connector",
+    "new_run_id",
+    "transform_each",
+]
+
+log = logging.getLogger(__name__)
+
+#: How many skip and rejection reasons a stream report keeps (the counts are always complete).
+MAX_REASONS = 5
+#: How often (in records) :func:`transform_each` calls the progress callback.
+PROGRESS_EVERY = 1000
+
+#: Connector name -> module path. Modules are imported on first use by :func:`load_connector`.
+REGISTRY: dict[str, str] = {
+    "oneroster_csv": "connectors.oneroster_csv",
+}
+
+Row = dict[str, Any]
+
+
+class SourceError(EdtechMapError):
+    """The source as a whole cannot be read (not a bundle, a broken file, an unsafe zip)."""
+
+
+class RowError(ValueError):
+    """One record cannot be loaded: which field, which value, and what is wrong with it.
+
+    ``personal=True`` keeps the value out of the message (names, e-mails, people's ids).
+
+    Examples
+    --------
+    >>> str(RowError("grades", "13th", "not a grade level"))
+    "grades = '13th': not a grade level"
+    >>> str(RowError("userSourcedId", "stu-1", "unknown user", personal=True))
+    'userSourcedId = <personal value withheld>: unknown user'
+    """
+
+    def __init__(self, field: str, value: object, problem: str, *, personal: bool = False) -> None:
+        self.field, self.value, self.problem, self.personal = field, value, problem, personal
+        shown = "<personal value withheld>" if personal else repr(value)
+        super().__init__(f"{field} = {shown}: {problem}")
+
+
+class SkipRow(Exception):  # noqa: N818 -- a signal, not an error: the record is left out on purpose
+    """A record deliberately left out (counted as skipped, with this reason).
+
+    Examples
+    --------
+    >>> str(SkipRow("a guest account"))
+    'a guest account'
+    """
+
+
+class RowRejectedError(EdtechMapError):
+    """Strict mode: the first rejected record stops the sync (and rolls the store back).
+
+    Examples
+    --------
+    >>> str(RowRejectedError("users.csv:7 role = 'pupil': not a OneRoster role"))
+    "users.csv:7 role = 'pupil': not a OneRoster role; nothing was imported (strict mode). Fix the record, or import without --strict to skip it and see every problem."
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"{reason}; nothing was imported (strict mode). Fix the record, or import without "
+            f"--strict to skip it and see every problem."
+        )
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One raw record and where it came from (``file:line`` or a redacted URL and position).
+
+    ``problem`` is set by a reader that could not make sense of the record at all (a ragged
+    CSV row); :func:`transform_each` rejects such records without calling the transform.
+    """
+
+    where: str
+    values: Mapping[str, str | None]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream of a connector: its name, the store table it fills, what it is.
+
+    Examples
+    --------
+    >>> from edtech_map.store import USERS
+    >>> StreamSpec("users", USERS, file_name="users.csv").table.primary_key
+    ('source', 'user_key')
+    """
+
+    name: str
+    table: TableSpec
+    description: str = ""
+    file_name: str | None = None
+
+
+@dataclass
+class StreamReport:
+    """Counts for one stream (one file) of one sync. ``loaded + skipped + rejected == read``.
+
+    ``deletions`` counts the loaded records that asked for a deletion (OneRoster
+    ``status=tobedeleted``). ``deleted`` counts rows removed from the store (those deletions
+    that matched a row, and rows a full pull no longer saw); it is not part of the sum.
+
+    Examples
+    --------
+    >>> report = StreamReport("users", where="users.csv")
+    >>> report.reject("users.csv:3 role = 'x': not a role")
+    >>> report.read, report.rejected, report.balanced
+    (0, 1, False)
+    """
+
+    stream: str
+    where: str | None = None
+    mode: str | None = None
+    read: int = 0
+    loaded: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    deletions: int = 0
+    skips: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str) -> None:
+        """Count one skipped record, keeping the first :data:`MAX_REASONS` reasons."""
+        self.skipped += 1
+        if len(self.skips) < MAX_REASONS:
+            self.skips.append(reason)
+
+    def reject(self, reason: str) -> None:
+        """Count one rejected record, keeping the first :data:`MAX_REASONS` reasons."""
+        self.rejected += 1
+        if len(self.rejections) < MAX_REASONS:
+            self.rejections.append(reason)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every record read was loaded, skipped or rejected."""
+        return self.loaded + self.skipped + self.rejected == self.read
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json`` output.
+
+        Examples
+        --------
+        >>> StreamReport("orgs", where="orgs.csv", mode="bulk").as_dict()["mode"]
+        'bulk'
+        """
+        return {
+            "stream": self.stream,
+            "file": self.where,
+            "mode": self.mode,
+            "read": self.read,
+            "loaded": self.loaded,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "deletions": self.deletions,
+            "deleted": self.deleted,
+            "skip_reasons": list(self.skips),
+            "reject_reasons": list(self.rejections),
+        }
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, stream by stream, plus warnings about the source as a whole.
+
+    Examples
+    --------
+    >>> report = SyncReport(source="sis", run_id="r1")
+    >>> report.stream("users", where="users.csv").read += 2
+    >>> report.stream("users").loaded += 2
+    >>> report.read, report.loaded, report.ok
+    (2, 2, True)
+    """
+
+    source: str
+    run_id: str
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished: datetime | None = None
+    version: str | None = None
+    streams: dict[str, StreamReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def stream(self, name: str, *, where: str | None = None) -> StreamReport:
+        """The report of stream ``name``, created on first use."""
+        if name not in self.streams:
+            self.streams[name] = StreamReport(name, where=where)
+        elif where is not None:
+            self.streams[name].where = where
+        return self.streams[name]
+
+    def warn(self, message: str) -> None:
+        """Record a warning about the source (logged at INFO: the report is where it is shown)."""
+        log.info("%s", message)
+        self.warnings.append(message)
+
+    @property
+    def read(self) -> int:
+        """Records read, all streams."""
+        return sum(s.read for s in self.streams.values())
+
+    @property
+    def loaded(self) -> int:
+        """Records loaded (written or applied), all streams."""
+        return sum(s.loaded for s in self.streams.values())
+
+    @property
+    def skipped(self) -> int:
+        """Records deliberately left out, all streams."""
+        return sum(s.skipped for s in self.streams.values())
+
+    @property
+    def rejected(self) -> int:
+        """Records that could not be loaded, all streams."""
+        return sum(s.rejected for s in self.streams.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return self.rejected == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json`` output.
+
+        Examples
+        --------
+        >>> sorted(SyncReport(source="sis", run_id="r1").as_dict())[:4]
+        ['finished', 'loaded', 'read', 'rejected']
+        """
+        return {
+            "source": self.source,
+            "run_id": self.run_id,
+            "version": self.version,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "read": self.read,
+            "loaded": self.loaded,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "streams": [s.as_dict() for s in self.streams.values()],
+            "warnings": list(self.warnings),
+        }
+
+
+class ProgressCallback(Protocol):
+    """Called as records are read: ``(stream, records read so far)``. The CLI draws a bar."""
+
+    def __call__(self, stream: str, read: int) -> None: ...  # pragma: no cover
+
+
+def new_run_id() -> str:
+    """A new, sortable run id: UTC time plus a random suffix.
+
+    Examples
+    --------
+    >>> a, b = new_run_id(), new_run_id()
+    >>> a != b and len(a) == len(b) == 25
+    True
+    """
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass
+class SyncContext:
+    """Everything a connector's ``sync`` needs: the store, who the source is, and the options.
+
+    ``options`` are the connector's settings (validated into its ``Config``); ``strict`` stops
+    at the first rejected record; ``force`` overrides the shrink guard; ``keep_identities`` is
+    the opt-in for names and e-mails (``--keep-names``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys="k"), source="sis", run_id="r1")
+    >>> ctx.keys, ctx.report.source, ctx.report.run_id
+    ('k', 'sis', 'r1')
+    """
+
+    store: Store
+    source: str
+    run_id: str = field(default_factory=new_run_id)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    strict: bool = False
+    force: bool = False
+    keep_identities: bool = False
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    progress: ProgressCallback | None = None
+    report: SyncReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = SyncReport(source=self.source, run_id=self.run_id)
+
+    @property
+    def keys(self) -> KeyMaker:
+        """The store's key maker (pseudonymous person keys)."""
+        return self.store.keys
+
+    def tick(self, stream: str, read: int) -> None:
+        """Tell the progress callback, if any, how far ``stream`` has got."""
+        if self.progress is not None:
+            self.progress(stream, read)
+
+
+def transform_each(
+    records: Iterable[SourceRecord],
+    transform: Callable[[Mapping[str, str | None], SyncContext], Row],
+    ctx: SyncContext,
+    *,
+    stream: str,
+    unique_by: Callable[[Row], Hashable] | None = None,
+) -> Iterator[Row]:
+    """Transform records one by one, counting what is loaded, skipped and rejected.
+
+    A record the reader flagged (``problem``), a :class:`RowError` from the transform and a
+    repeated ``unique_by`` key are rejections; :class:`SkipRow` is a skip. Every other
+    exception is a bug and propagates. In strict mode the first rejection raises
+    :class:`RowRejectedError`. Rows are counted as loaded when they are yielded, so the caller
+    must write every row it receives.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="demo", strict=True)
+    >>> records = [SourceRecord("t.csv:2", {"k": "a"}), SourceRecord("t.csv:3", {"k": "a"})]
+    >>> list(transform_each(records, lambda v, c: dict(v), ctx, stream="t",
+    ...                     unique_by=lambda row: row["k"]))
+    Traceback (most recent call last):
+    ...
+    connectors.base.RowRejectedError: t.csv:3 repeats the key of line 2; ...
+    """
+    report = ctx.report.stream(stream)
+    seen: dict[Hashable, str] = {}
+    for record in records:
+        report.read += 1
+        if report.read % PROGRESS_EVERY == 0:
+            ctx.tick(stream, report.read)
+        reason: str | None = None
+        if record.problem is not None:
+            reason = f"{record.where} {record.problem}"
+        else:
+            try:
+                row = transform(record.values, ctx)
+            except SkipRow as skip:
+                report.skip(f"{record.where} {skip}")
+                log.warning("skipped %s: %s", record.where, skip)
+                continue
+            except RowError as error:
+                reason = f"{record.where} {error}"
+            else:
+                if unique_by is not None:
+                    key = unique_by(row)
+                    if key in seen:
+                        first = seen[key].rsplit(":", 1)[-1]
+                        reason = (
+                            f"{record.where} repeats the key of line {first}; each record must "
+                            f"have its own sourcedId (the first one was kept)"
+                        )
+                    else:
+                        seen[key] = record.where
+        if reason is not None:
+            if ctx.strict:
+                raise RowRejectedError(reason)
+            report.reject(reason)
+            log.warning("rejected %s", reason)
+            continue
+        report.loaded += 1
+        yield row
+    ctx.tick(stream, report.read)
+
+
+def load_connector(name: str) -> ModuleType:
+    """Import the connector registered as ``name``.
+
+    Raises
+    ------
+    EdtechMapError
+        Naming the known connectors when ``name`` is not one of them.
+
+    Examples
+    --------
+    >>> load_connector("oneroster_csv").SOURCE
+    'oneroster_csv'
+    >>> load_connector("clevr")
+    Traceback (most recent call last):
+    ...
+    edtech_map.errors.EdtechMapError: no connector called 'clevr'; known: oneroster_csv
+    """
+    try:
+        module_path = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise EdtechMapError(f"no connector called {name!r}; known: {known}") from None
+    return importlib.import_module(module_path)
