@@ -391,6 +391,7 @@ def write_node_link(G: nx.MultiDiGraph[str], path: str | os.PathLike[str]) -> Pa
     'g.json'
     """
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(to_node_link(G), indent=2, sort_keys=True) + "\n")
     return target
 
@@ -420,6 +421,7 @@ def write_graphml(G: nx.MultiDiGraph[str], path: str | os.PathLike[str]) -> Path
     for u, v, key, data in G.edges(keys=True, data=True):
         H.add_edge(u, v, key=key, **{k: _graphml_value(val) for k, val in data.items()})
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     nx.write_graphml(H, target, named_key_ids=True)
     return target
 
