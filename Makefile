@@ -22,19 +22,29 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import edtech_map, duckdb, playwright"  # fail here, not later, if pip did
 	touch $(STAMP)
 
 setup: system-deps $(STAMP)  ## create/refresh .venv and install Debian packages
 
 system-deps:  ## install Graphviz and Chromium with apt when they are missing
-	@bash scripts/system-deps.sh $(SYSTEM_PACKAGES)
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo=sudo; else \
+	    echo "error: need root (or sudo) to install:$$missing; install them and run make again" >&2; exit 1; fi; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 demo: setup  ## run the whole pipeline on the sample district into ./demo-output
 	$(BIN)/edtech-map demo --out $(DEMO_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check edtech_map connectors tests benchmarks
-	$(BIN)/ruff format --check edtech_map connectors tests benchmarks
+	$(BIN)/ruff check edtech_map connectors tests benchmarks docs
+	$(BIN)/ruff format --check edtech_map connectors tests benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
