@@ -782,7 +782,7 @@ class Store:
             raise StoreError(
                 "query_df needs pandas: pip install 'edtech-map[pandas]', or use query_arrow"
             ) from error
-        frame: pandas.DataFrame = self.con.sql(sql, params=list(params) or None).df()
+        frame: pandas.DataFrame = self.query_arrow(sql, params).to_pandas()
         return frame
 
     def tables(self) -> list[str]:

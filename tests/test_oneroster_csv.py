@@ -1031,3 +1031,15 @@ def test_cli_keep_names(moodle: Path, tmp_path: Path) -> None:
     with Store.open(store_path) as opened:
         names = table_rows(opened, "SELECT given_name FROM identities")
     assert ("Anna",) in names and len(names) == 6
+
+
+def test_the_docs_map_every_column_the_connector_knows() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs/connectors/oneroster-csv.md").read_text()
+    for spec in oneroster_csv.FILES.values():
+        assert f"`{spec.file}`" in page, spec.file
+        for name in spec.columns:
+            assert f"`{name}`" in page, f"{spec.file} {name}"
+    for stream in oneroster_csv.STREAMS:
+        for column in stream.table.columns:
+            if column != "source":
+                assert f"`{column}`" in page, f"{stream.table.name}.{column}"

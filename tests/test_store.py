@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from edtech_map.store import (
     DEFAULT_MAX_SHRINK,
     ROSTER_TABLES,
+    SYNC_STATE,
     USERS,
     ShrinkGuardError,
     Store,
@@ -289,3 +290,11 @@ def test_a_sequence_of_upserts_equals_last_write_wins(
             expected.update({(s, k): n for s, k, n in batch})
         rows = store.query_arrow("SELECT source, thing_key, size FROM things").to_pylist()
     assert {(r["source"], r["thing_key"]): r["size"] for r in rows} == expected
+
+
+def test_the_docs_describe_every_store_column() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "store.md").read_text()
+    for spec in (*ROSTER_TABLES, SYNC_STATE):
+        assert f"### {spec.name}" in page, spec.name
+        for column in spec.columns:
+            assert f"`{column}`" in page, f"{spec.name}.{column}"
