@@ -98,6 +98,9 @@ class ColumnMapping(StrictModel):
         description="What the app column holds: name (tool id, name, alias or domain), url, "
         "caliper_app_id, lti_client_id, lti_deployment_id or oauth_client_id.",
     )
+    app_name: str | None = Field(
+        default=None, description="Column with the app's name, tried when `app` matches no tool."
+    )
     tool: str | None = Field(
         default=None,
         description="Tool id for every row, for a one-vendor export with no app column.",
@@ -122,8 +125,10 @@ class ColumnMapping(StrictModel):
     time_format: str | None = Field(
         default=None, description="strptime format when times are not ISO 8601, e.g. %m/%d/%Y."
     )
-    timezone: str = Field(
-        default="UTC", description="IANA zone of times written without an offset."
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone of times written without an offset (default: the district's, "
+        "UTC without an inventory).",
     )
     delimiter: str = Field(default=",", min_length=1, max_length=1)
 
@@ -131,7 +136,9 @@ class ColumnMapping(StrictModel):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -154,6 +161,7 @@ class ColumnMapping(StrictModel):
             self.user,
             self.time,
             self.app,
+            self.app_name,
             self.role,
             self.school,
             self.class_,
@@ -167,17 +175,17 @@ class ColumnMapping(StrictModel):
 
 
 PRESETS: Mapping[str, ColumnMapping] = {
-    # The sample generator's usage/usage.csv: one row per session.
-    "edtech_map": ColumnMapping(
-        user="user_id",
-        time="start_time",
-        app="app",
-        role="role",
-        school="school_id",
-        **{"class": "class_id"},
-        minutes="minutes",
-        event_id="session_id",
-        initiated_by="initiated_by",
+    # The sample generator's usage/usage.csv, shaped like a web filter's activity export: one
+    # row per person, app and day, the app by its domain and its name.
+    "edtech_map_sample": ColumnMapping(
+        user="User ID",
+        time="Date",
+        app="Domain",
+        app_kind=IdentifierKind.URL,
+        app_name="App",
+        role="Role",
+        school="School ID",
+        minutes="Minutes",
     ),
     # A vendor dashboard's daily roll-up: one row per person, app and day.
     "daily_minutes": ColumnMapping(
@@ -225,7 +233,7 @@ def _parse_time(text: str, mapping: ColumnMapping) -> datetime:
     else:
         moment = datetime.fromisoformat(value.replace(" ", "T", 1) if " " in value else value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(mapping.timezone))
+        moment = moment.replace(tzinfo=ZoneInfo(mapping.timezone or "UTC"))
     return moment.astimezone(UTC)
 
 
@@ -286,11 +294,13 @@ def transform_row(
         except ValueError as error:
             message = str(error) if "duration" in str(error) else f"{text[:40]!r} is not a number"
             return Rejection(line, duration_column, message)
-    app_value = value(mapping.app)
+    app_value, app_name = value(mapping.app), value(mapping.app_name)
     apps: tuple[AppIdentifier, ...] = ()
     if app_value is not None:
         apps = (AppIdentifier(mapping.app_kind, app_value),)
-    elif mapping.tool:
+    if app_name is not None:
+        apps = (*apps, AppIdentifier(IdentifierKind.NAME, app_name))
+    if not apps and mapping.tool:
         apps = (AppIdentifier(IdentifierKind.NAME, mapping.tool),)
     role_text = value(mapping.role)
     initiated_text = (value(mapping.initiated_by) or "").lower()
@@ -318,9 +328,12 @@ def transform_row(
 
 
 def read_usage_csv(
-    path: Path, keys: KeyMaker, mapping: ColumnMapping | None = None
+    path: Path, keys: KeyMaker, mapping: ColumnMapping | None = None, *, timezone: str = "UTC"
 ) -> Iterator[Parsed]:
     """Read a usage CSV row by row (any size); without a mapping, a preset is picked by header.
+
+    ``timezone`` is used for times without an offset when the mapping names no zone (ingest
+    passes the district's).
 
     Raises
     ------
@@ -336,7 +349,7 @@ def read_usage_csv(
     >>> list(read_usage_csv(path, KeyMaker(b"0" * 32)))
     Traceback (most recent call last):
     ...
-    connectors.usage_csv.UsageCsvError: ...u.csv: the columns who, when fit no built-in usage CSV preset (edtech_map, daily_minutes, launches); give a column mapping (docs/connectors/usage-csv.md)
+    connectors.usage_csv.UsageCsvError: ...u.csv: the columns who, when fit no built-in usage CSV preset (edtech_map_sample, daily_minutes, launches); give a column mapping (docs/connectors/usage-csv.md)
     """
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         delimiter = mapping.delimiter if mapping else ","
@@ -360,6 +373,8 @@ def read_usage_csv(
                 f"{path}:1: the header has no column {', '.join(map(repr, missing))} "
                 f"(it has {', '.join(header)}); fix the column mapping or the export"
             )
+        if mapping.timezone is None:
+            mapping = mapping.model_copy(update={"timezone": timezone})
         start = reader.line_num + 1
         for values in reader:
             line, start = start, reader.line_num + 1

@@ -399,7 +399,7 @@ def _config(model: type[_Model], options: object, what: str) -> _Model:
         raise UsageIngestError(f"{what} options: {problems}") from None
 
 
-def _reader(fmt: Format, store: Store, options: Mapping[str, Any]) -> Reader:
+def _reader(fmt: Format, store: Store, options: Mapping[str, Any], timezone: str) -> Reader:
     keys = store.keys
     if fmt == "caliper":
         caliper_config = _config(caliper.Config, options, fmt)
@@ -418,7 +418,9 @@ def _reader(fmt: Format, store: Store, options: Mapping[str, Any]) -> Reader:
             raise UsageIngestError(
                 f"no usage CSV preset {options['preset']!r}; use one of {names}"
             ) from None
-    return lambda path: usage_csv.read_usage_csv(path, keys, mapping)
+    if mapping is not None and mapping.timezone is None:
+        mapping = mapping.model_copy(update={"timezone": timezone})
+    return lambda path: usage_csv.read_usage_csv(path, keys, mapping, timezone=timezone)
 
 
 def _rows(events: Sequence[tuple[UsageEvent, Match]], source: str, file: str) -> pa.Table:
@@ -524,7 +526,9 @@ def ingest(
     ensure_usage_schema(store, timezone=timezone)
     matcher = ToolMatcher.from_ecosystem(ecosystem) if ecosystem else ToolMatcher([])
     report = IngestReport(run_id=run_id or _new_run_id())
-    readers = {fmt: _reader(fmt, store, (options or {}).get(fmt, {})) for fmt in set(formats)}
+    readers = {
+        fmt: _reader(fmt, store, (options or {}).get(fmt, {}), timezone) for fmt in set(formats)
+    }
     logger.info("ingesting %d usage file(s), run %s", len(files), report.run_id)
     with store.transaction() as tx:
         for path, fmt in zip(files, formats, strict=True):
@@ -605,7 +609,8 @@ def usage_by_tool(
     """Per tool (or unmatched identifier): active students, active teachers, users, minutes.
 
     ``school`` is an inventory school id (its ``roster_ids`` count too, given the
-    ``ecosystem``) or an org id as it appears in usage. Sorted by active students, most first.
+    ``ecosystem``) or an org id as it appears in usage, alone or at the end of an IRI
+    (``https://sis.example.org/orgs/<id>``). Sorted by active students, most first.
 
     Examples
     --------
@@ -619,8 +624,9 @@ def usage_by_tool(
     where, params = "", []
     if school is not None:
         keys = _school_keys(ecosystem, school)
-        where = f"WHERE school_key IN ({', '.join('?' for _ in keys)})"
-        params = list(keys)
+        # An org id as given, or at the end of an IRI (https://sis.example.org/orgs/<id>).
+        where = "WHERE " + " OR ".join("school_key = ? OR suffix(school_key, ?)" for _ in keys)
+        params = [value for key in keys for value in (key, f"/{key}")]
     sql = f"""
         SELECT coalesce(tool_id, app_identifier) AS tool,
                tool_id IS NOT NULL AS matched,

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edtech_map.cli import app
+from edtech_map.inventory import load_ecosystem
 from edtech_map.model import Ecosystem
 from edtech_map.store import Store
 from edtech_map.usage import (
@@ -323,3 +324,35 @@ def test_cli_exit_codes_json_and_csv(tmp_path: Path) -> None:
     table = runner.invoke(app, ["usage", "--csv", *args]).stdout.splitlines()
     assert table[0].startswith("tool,matched,active_students,active_teachers")
     assert len(table) == 4
+
+
+# --- the sample generator's workspace: the manifest is an independent answer key ------------
+
+
+def test_generated_workspace_usage_matches_its_manifest(tmp_path: Path) -> None:
+    generator = pytest.importorskip("edtech_map.samples.generator")
+
+    out = tmp_path / "workspace"
+    manifest = generator.generate_workspace(out, size="s", scale=0.05)
+    ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
+    with Store.open(out / "ws" / "store.duckdb") as opened:
+        report = ingest(opened, [out / "usage"], ecosystem)
+        by_tool = {row["tool"]: row for row in usage_by_tool(opened)}
+        unmatched = {row["app_identifier"]: row for row in unmatched_apps(opened)}
+        lincoln = usage_by_tool(opened, school="lincoln-es", ecosystem=ecosystem)
+    assert report.rejected == 0 and report.duplicates == 0
+    by_format = {f.format: f.loaded for f in report.files}
+    assert by_format == {
+        "caliper": manifest.counts.caliper_events,
+        "csv": manifest.counts.csv_usage_rows,
+    }
+    for shadow in manifest.planted.uninventoried:
+        found = unmatched[shadow.identifier]
+        assert (found["students"], found["teachers"]) == (shadow.students, shadow.teachers)
+    for tool_id in manifest.planted.teacher_only:
+        assert by_tool[tool_id]["active_students"] == 0 < by_tool[tool_id]["active_teachers"]
+    for tool_id in manifest.planted.never_used:
+        assert tool_id not in by_tool
+    assert lincoln and all(
+        row["active_users"] <= by_tool[row["tool"]]["active_users"] for row in lincoln
+    )
