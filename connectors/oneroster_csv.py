@@ -1462,7 +1462,7 @@ _DERIVE_ROLES = """
 UPDATE users SET
     roles = r.roles,
     primary_role = coalesce(r.primary_role, users.primary_role),
-    org_keys = list_distinct(list_concat(users.org_keys, r.org_keys)),
+    org_keys = list_sort(list_distinct(list_concat(users.org_keys, r.org_keys))),
     primary_org_key = coalesce(users.primary_org_key, r.primary_org_key)
 FROM (
     SELECT user_key,
@@ -1474,6 +1474,45 @@ FROM (
 ) AS r
 WHERE users.source = ? AND users.user_key = r.user_key
 """
+
+
+#: (stream, what, SQL counting rows of the source whose reference finds nothing)
+_REFERENCES = (
+    (
+        "enrollments",
+        "enrollments name a user that is not in users",
+        "SELECT count(*) FROM enrollments e WHERE e.source = $1 AND NOT EXISTS "
+        "(SELECT 1 FROM users u WHERE u.source = $1 AND u.user_key = e.user_key)",
+    ),
+    (
+        "enrollments",
+        "enrollments name a class that is not in classes",
+        "SELECT count(*) FROM enrollments e WHERE e.source = $1 AND NOT EXISTS "
+        "(SELECT 1 FROM classes c WHERE c.source = $1 AND c.class_key = e.class_key)",
+    ),
+    (
+        "classes",
+        "classes name a school that is not in orgs",
+        "SELECT count(*) FROM classes c WHERE c.source = $1 AND c.school_key IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.source = $1 AND o.org_key = c.school_key)",
+    ),
+    (
+        "users",
+        "users name a primary org that is not in orgs",
+        "SELECT count(*) FROM users u WHERE u.source = $1 AND u.primary_org_key IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.source = $1 "
+        "AND o.org_key = u.primary_org_key)",
+    ),
+)
+
+
+def _check_references(tx: Transaction, ctx: SyncContext, streams: set[str]) -> None:
+    """Warn (with counts only) about rows whose references lead nowhere in the store."""
+    for stream, what, sql in _REFERENCES:
+        if stream in streams:
+            dangling = tx.con.execute(sql, [ctx.source]).fetchall()[0][0]
+            if dangling:
+                ctx.report.warn(f"{dangling} {what} (for source {ctx.source!r})")
 
 
 def sync(ctx: SyncContext) -> SyncReport:
@@ -1557,8 +1596,10 @@ def sync(ctx: SyncContext) -> SyncReport:
                     stream_report.rejected,
                     stream_report.deleted,
                 )
-            if "user_roles" in bundle.files:
+            if bundle.version == "1.2" and {"users", "user_roles"} & set(bundle.files):
+                # 1.2 users carry no role: (re)derive it from every role the store holds
                 tx.con.execute(_DERIVE_ROLES, [ctx.source, ctx.source]).fetchall()
+            _check_references(tx, ctx, set(bundle.files))
             # identities never outlive their user, whether or not this run kept names
             tx.con.execute(
                 "DELETE FROM identities WHERE source = ? AND user_key NOT IN "

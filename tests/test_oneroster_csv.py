@@ -733,6 +733,50 @@ def test_progress_is_reported_per_stream(store: Store, tmp_path: Path) -> None:
     assert seen[-1] == ("orgs", 3)
 
 
+def test_a_1_2_delta_of_users_alone_keeps_their_roles(
+    store: Store, moodle: Path, tmp_path: Path
+) -> None:
+    run(store, moodle / "v1p2_full_dataset.zip")
+    delta = write_bundle(
+        tmp_path / "delta12",
+        {
+            "manifest.csv": "propertyName,value\noneroster.version,1.2\nfile.users,delta\n",
+            "users.csv": "sourcedId,status,enabledUser,primaryOrgSourcedId\n"
+            "usr-222-123456,active,false,org-sch-222-456\n",
+        },
+    )
+    run(store, delta)
+    teacher = store.query_arrow(
+        "SELECT enabled, primary_role, roles FROM users WHERE user_key = ?",
+        [store.keys.user("usr-222-123456")],
+    ).to_pylist()
+    assert teacher == [
+        {"enabled": False, "primary_role": "teacher", "roles": ["guardian", "teacher"]}
+    ]
+
+
+def test_references_that_lead_nowhere_are_counted(store: Store, tmp_path: Path) -> None:
+    folder = write_bundle(
+        tmp_path / "refs",
+        {
+            "orgs.csv": "sourcedId,name\nlincoln,Lincoln\n",
+            "classes.csv": "sourcedId,schoolSourcedId\nc1,lincoln\nc2,adams\n",
+            "users.csv": "sourcedId,role,orgSourcedIds\nu1,student,lincoln\n",
+            "enrollments.csv": (
+                "sourcedId,classSourcedId,userSourcedId,role\n"
+                "e1,c1,u1,student\ne2,c3,u1,student\ne3,c1,u9,student\ne4,c9,u9,student\n"
+            ),
+        },
+    )
+    report = run(store, folder)
+    assert report.ok
+    assert {w for w in report.warnings if "name a" in w} == {
+        "2 enrollments name a user that is not in users (for source 'sis')",
+        "2 enrollments name a class that is not in classes (for source 'sis')",
+        "1 classes name a school that is not in orgs (for source 'sis')",
+    }
+
+
 def test_the_registry_finds_the_connector() -> None:
     assert REGISTRY["oneroster_csv"] == "connectors.oneroster_csv"
     assert load_connector("oneroster_csv") is oneroster_csv
