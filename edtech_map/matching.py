@@ -251,6 +251,23 @@ class ToolMatcher:
                     return Match(found[0], app.value, MatchRule.DOMAIN)
         return Match(None, apps[0].value if apps else None, None)
 
+    def match_stored(self, value: str) -> Match:
+        """Match an identifier kept without its kind (an unmatched ``app_identifier``).
+
+        Tries it as every kind of identifier, strongest rule first; used to re-match stored
+        usage after tools are added to the inventory.
+
+        Examples
+        --------
+        >>> from edtech_map.model import Tool
+        >>> m = ToolMatcher([Tool(id="quizzo", name="Quizzo", category="assessment",
+        ...                       identifiers={"domains": ["quizzo.example"]})])
+        >>> m.match_stored("https://app.quizzo.example/").rule.value
+        'domain'
+        """
+        kinds = (*_EXACT_RULES, IdentifierKind.URL, IdentifierKind.NAME)
+        return self.match([AppIdentifier(kind, value) for kind in kinds])
+
 
 def _rank(rule: MatchRule) -> int:
     return list(MatchRule).index(rule)

@@ -70,6 +70,7 @@ __all__ = [
     "ensure_usage_schema",
     "expand_paths",
     "ingest",
+    "rematch",
     "sniff_format",
     "unmatched_apps",
     "usage_by_tool",
@@ -189,6 +190,7 @@ class IngestReport:
 
     run_id: str
     files: list[FileReport] = field(default_factory=list)
+    rematched: int = 0
 
     def _total(self, name: str) -> int:
         return sum(int(getattr(f, name)) for f in self.files)
@@ -248,6 +250,8 @@ class IngestReport:
             text += f", entities {self.entities}"
         if self.skipped:
             text += f", skipped {self.skipped}"
+        if self.rematched:
+            text += f"; {self.rematched} earlier events now matched to tools"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -261,6 +265,7 @@ class IngestReport:
             "entities": self.entities,
             "skipped": self.skipped,
             "matched": self.matched,
+            "rematched": self.rematched,
             "files": [f.as_dict() for f in self.files],
         }
 
@@ -316,7 +321,9 @@ def sniff_format(path: Path) -> Format:
     if path.suffix.lower() in (".csv", ".tsv"):
         return "csv"
     first = next(iter(read_json_documents(path)), None)
-    value = first.value if first is not None else None
+    if first is None:
+        return "caliper"  # an empty file: nothing to read, in any format
+    value = first.value
     if isinstance(value, list):
         value = value[0] if value else None
     if isinstance(value, Mapping):
@@ -326,8 +333,6 @@ def sniff_format(path: Path) -> Format:
             return "xapi"
         if "type" in value or "@type" in value or any(str(k).startswith("caliper_") for k in value):
             return "caliper"  # an entity, or a Caliper endpoint's configuration
-    if first is None or (first.error is not None and path.suffix.lower() == ".txt"):
-        raise UsageIngestError(f"{path}: empty or not JSON; pass --format caliper, xapi or csv")
     raise UsageIngestError(
         f"{path}:{first.line}: cannot tell whether this is Caliper, xAPI or CSV usage from the "
         f"first record; pass --format caliper, xapi or csv"
@@ -582,8 +587,45 @@ def ingest(
                 complete=True,
             )
             logger.info("%s: %s", path, _file_summary(file_report))
+        if ecosystem is not None:
+            report.rematched = rematch(tx, matcher)
     logger.info("usage ingest done: %s", report.summary())
     return report
+
+
+def rematch(tx: Transaction, matcher: ToolMatcher) -> int:
+    """Match stored events no tool claimed to the tools the inventory has now; returns how
+    many events changed.
+
+    Runs inside an ingest's transaction, so tools added to the inventory since earlier
+    ingests pick up their past usage.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     ensure_usage_schema(store)
+    ...     with store.transaction() as tx:
+    ...         rematch(tx, ToolMatcher([]))
+    0
+    """
+    identifiers = tx.con.execute(
+        "SELECT DISTINCT app_identifier FROM usage_events "
+        "WHERE tool_id IS NULL AND app_identifier IS NOT NULL"
+    ).fetchall()
+    changed = 0
+    for (identifier,) in identifiers:
+        found = matcher.match_stored(str(identifier))
+        if found.tool_id is None or found.rule is None:
+            continue
+        rows = tx.con.execute(
+            "UPDATE usage_events SET tool_id = ?, match_rule = ? "
+            "WHERE tool_id IS NULL AND app_identifier = ?",
+            [found.tool_id, found.rule.value, identifier],
+        ).fetchall()
+        changed += int(rows[0][0]) if rows else 0
+    return changed
 
 
 def _file_summary(report: FileReport) -> str:

@@ -356,3 +356,32 @@ def test_generated_workspace_usage_matches_its_manifest(tmp_path: Path) -> None:
     assert lincoln and all(
         row["active_users"] <= by_tool[row["tool"]]["active_users"] for row in lincoln
     )
+
+
+def test_tools_added_later_pick_up_their_past_usage(store: Store, tmp_path: Path) -> None:
+    feed = tmp_path / "caliper.jsonl"
+    written = caliper_feed(feed, seed=13, events=60)
+    ingest(store, [feed], ECOSYSTEM)
+    quizzo = sum(e["edApp"]["id"] == "https://quizzo.example" for e in written)
+    grown = ECOSYSTEM.model_copy(
+        update={
+            "tools": (
+                *ECOSYSTEM.tools,
+                ECOSYSTEM.tools[0].model_copy(
+                    update={
+                        "id": "quizzo",
+                        "name": "Quizzo",
+                        "identifiers": ECOSYSTEM.tools[0].identifiers.model_copy(
+                            update={"caliper_app_ids": (), "domains": ("quizzo.example",)}
+                        ),
+                    }
+                ),
+            )
+        }
+    )
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    report = ingest(store, [empty], grown)
+    assert report.rematched == quizzo > 0
+    assert unmatched_apps(store) == []
+    assert count(store, "SELECT count(*) AS n FROM usage_events WHERE tool_id = 'quizzo'") == quizzo
