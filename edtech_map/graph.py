@@ -79,7 +79,13 @@ NODE_KINDS: Mapping[str, str] = {
 
 @dataclass(frozen=True)
 class EdgeKind:
-    """One kind of edge: how to read it forwards and backwards, and what it means."""
+    """One kind of edge: how to read it forwards and backwards, and what it means.
+
+    Examples
+    --------
+    >>> EDGE_KINDS["rosters"].backward
+    'is rostered by'
+    """
 
     forward: str
     backward: str

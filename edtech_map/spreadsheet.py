@@ -162,7 +162,13 @@ _ENUM_FIELDS = {
 
 @dataclass
 class ImportReport:
-    """What an import did: tools added, updated, unchanged, and rows or columns passed over."""
+    """What an import did: tools added, updated, unchanged, and rows or columns passed over.
+
+    Examples
+    --------
+    >>> ImportReport(Path("apps.csv"), rows_read=2, added=["mathly"]).added
+    ['mathly']
+    """
 
     source: Path
     rows_read: int = 0

@@ -183,3 +183,15 @@ def test_graph_command_writes_both_formats(tmp_path: Path) -> None:
     assert set(read_graphml(out_graphml).nodes) == set(build_graph(SMALL).nodes)
     bad = runner.invoke(app, ["graph", "-i", str(inventory), "-f", "png"])
     assert bad.exit_code == 2
+
+
+def test_the_sample_district_has_every_kind_of_node_and_edge(tmp_path: Path) -> None:
+    from edtech_map.inventory import load_ecosystem
+    from edtech_map.samples import RIVERSIDE_YAML
+
+    G = build_graph(load_ecosystem(RIVERSIDE_YAML))
+    assert {kind for _, kind in G.nodes(data="kind")} == set(NODE_KINDS)
+    assert {kind for _, _, kind in G.edges(data="kind")} == set(EDGE_KINDS)
+    H = read_graphml(write_graphml(G, tmp_path / "riverside.graphml"))
+    assert set(H.nodes) == set(G.nodes)
+    assert H.number_of_edges() == G.number_of_edges()

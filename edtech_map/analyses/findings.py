@@ -99,7 +99,15 @@ class Finding(StrictModel):
 
 
 class WaivedFinding(StrictModel):
-    """A finding a waiver in ``audit: waivers`` set aside, with the waiver's reason."""
+    """A finding a waiver in ``audit: waivers`` set aside, with the waiver's reason.
+
+    Examples
+    --------
+    >>> f = Finding(rule_id="EM-OWN-001", severity="info", subjects=("x",), message="m",
+    ...             recommendation="r")
+    >>> WaivedFinding(finding=f, reason="pilot", expires=date(2027, 1, 1)).finding.key
+    'EM-OWN-001:x'
+    """
 
     finding: Finding
     reason: str
@@ -107,14 +115,26 @@ class WaivedFinding(StrictModel):
 
 
 class SkippedRule(StrictModel):
-    """A rule that could not run, and why (e.g. no usage ingested): never 'no problems'."""
+    """A rule that could not run, and why (e.g. no usage ingested): never 'no problems'.
+
+    Examples
+    --------
+    >>> SkippedRule(rule_id="EM-TCH-001", reason="no usage ingested").reason
+    'no usage ingested'
+    """
 
     rule_id: str
     reason: str
 
 
 class AuditResult(StrictModel):
-    """Everything one audit run found, waived, skipped, and the waivers that expired."""
+    """Everything one audit run found, waived, skipped, and the waivers that expired.
+
+    Examples
+    --------
+    >>> AuditResult(as_of=date(2026, 11, 23)).findings
+    ()
+    """
 
     as_of: date
     findings: tuple[Finding, ...] = ()

@@ -23,5 +23,17 @@ for _module in pkgutil.iter_modules(__path__):
 
 
 def main() -> None:
-    """Run the command line (the ``edtech-map`` console script)."""
+    """Run the command line (the ``edtech-map`` console script).
+
+    Examples
+    --------
+    >>> import sys
+    >>> sys.argv = ["edtech-map", "--help"]
+    >>> try:
+    ...     main()
+    ... except SystemExit as stop:
+    ...     print(stop.code)
+    Usage: ...
+    0
+    """
     app()

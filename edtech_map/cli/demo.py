@@ -29,7 +29,13 @@ __all__ = ["DemoStep", "demo_steps"]
 
 @dataclass(frozen=True)
 class DemoStep:
-    """One command of the demo, what it shows, and the exit codes that count as success."""
+    """One command of the demo, what it shows, and the exit codes that count as success.
+
+    Examples
+    --------
+    >>> DemoStep("Validate", ("validate", "ecosystem.yaml")).ok_codes
+    frozenset({0})
+    """
 
     title: str
     args: tuple[str, ...]
