@@ -66,9 +66,13 @@ _SENSITIVE_HEADER_WORDS = ("token", "secret", "password", "api-key", "apikey", "
 _PAIR = re.compile(
     r"(?P<lead>(?:^|[?&;\s,(\"'])(?P<name>[A-Za-z0-9_.\-]+)=)(?P<value>[^&;\s\"',)]*)"
 )
-# 'access_token': 'abc' (a dict repr) or "access_token": "abc" (JSON)
+# 'access_token': 'abc' (a dict repr), "access_token": "abc" (JSON), ('access_token', 'abc')
 _QUOTED = re.compile(
-    r"(?P<lead>['\"](?P<name>[A-Za-z0-9_.\-]+)['\"]\s*:\s*['\"])(?P<value>[^'\"]*)(?=['\"])"
+    r"(?P<lead>['\"](?P<name>[A-Za-z0-9_.\-]+)['\"]\s*[:,]\s*['\"])(?P<value>[^'\"]*)(?=['\"])"
+)
+# access_token%3Dabc%26 inside a percent-encoded OAuth 1.0a signature base string
+_ENCODED_PAIR = re.compile(
+    r"(?P<lead>(?:^|%26|%3F|&)(?P<name>[A-Za-z0-9_.\-]+)%3D)(?P<value>(?:[^&%\s]|%(?!26)[0-9A-Fa-f]{2})*)"
 )
 # oauth_signature="abc" inside an OAuth 1.0a Authorization header
 _OAUTH_HEADER_PARAM = re.compile(r"(?P<lead>\b(?P<name>oauth_[a-z_]+)=\")(?P<value>[^\"]*)(?=\")")
@@ -175,6 +179,8 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     "headers {'Authorization': 'Bearer ***'}"
     >>> redact_text("sent s3cr3t&", secrets=["s3cr3t"])
     'sent ***&'
+    >>> redact_text("[('sig', 'abc'), ('limit', '2')] GET&http%3A%2F%2Fx%2Fu&sig%3Dabc%26limit%3D2")
+    "[('sig', '***'), ('limit', '2')] GET&http%3A%2F%2Fx%2Fu&sig%3D***%26limit%3D2"
     """
     for secret in sorted(set(secrets), key=len, reverse=True):
         if len(secret) >= 4:
@@ -182,7 +188,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
                 text = text.replace(form, MASK)
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m['scheme']} {MASK}", text)
-    for pattern in (_PAIR, _QUOTED, _OAUTH_HEADER_PARAM):
+    for pattern in (_PAIR, _QUOTED, _ENCODED_PAIR, _OAUTH_HEADER_PARAM):
         text = pattern.sub(_mask_if_sensitive, text)
     return text
 

@@ -1,0 +1,1 @@
+"""edtech-map tests (a package so helpers import as ``tests.<module>``)."""
