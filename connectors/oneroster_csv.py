@@ -39,6 +39,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -56,7 +57,7 @@ from connectors.base import (
     SyncReport,
     transform_each,
 )
-from edtech_map.model import GradeLevel, Role, parse_grade
+from edtech_map.model import Role, parse_grade
 from edtech_map.store import (
     ACADEMIC_SESSIONS,
     CLASSES,
@@ -381,6 +382,7 @@ DATE_HINT = (
 )
 
 
+@lru_cache(maxsize=8192)  # exports repeat a few timestamps thousands of times
 def parse_datetime(value: str | None) -> datetime | None:
     """Read the date and date-time forms OneRoster exports use; naive times are UTC.
 
@@ -443,6 +445,7 @@ def _zone(text: str | None) -> timezone:
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
+@lru_cache(maxsize=8192)
 def parse_date(value: str | None) -> date | None:
     """A calendar date from any form :func:`parse_datetime` reads (the time is dropped).
 
@@ -543,14 +546,17 @@ def _flag(values: Mapping[str, str | None], column: str) -> bool | None:
         raise RowError(column, values.get(column), str(error)) from None
 
 
+@lru_cache(maxsize=1024)
+def _grade_codes(text: str) -> tuple[str, ...]:
+    """CEDS codes of a grades cell, in the order given, without repeats (ValueError if bad)."""
+    return tuple(dict.fromkeys(parse_grade(part).value for part in split_list(text)))
+
+
 def _grades(values: Mapping[str, str | None], column: str = "grades") -> list[str]:
-    grades: list[GradeLevel] = []
-    for part in split_list(values.get(column)):
-        try:
-            grades.append(parse_grade(part))
-        except ValueError as error:
-            raise RowError(column, values.get(column), str(error)) from None
-    return [grade.value for grade in dict.fromkeys(grades)]
+    try:
+        return list(_grade_codes(values.get(column) or ""))
+    except ValueError as error:
+        raise RowError(column, values.get(column), str(error)) from None
 
 
 _ROLES = {role.value.lower(): role for role in Role}
