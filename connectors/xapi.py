@@ -36,12 +36,14 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
+from connectors.http import BasicAuth, BodyLinkPaginator, HttpClient, parse_json, redact_url
 from connectors.usage_events import (
     AppIdentifier,
     IdentifierKind,
@@ -62,8 +64,14 @@ from edtech_map.privacy import KeyMaker
 __all__ = [
     "SOURCE",
     "VOIDED",
+    "XAPI_VERSION",
     "Config",
+    "LrsCursor",
+    "get_statements",
+    "lrs_client",
+    "lrs_label",
     "mbox_sha1sum",
+    "read_lrs",
     "read_xapi",
     "statement_problem",
     "transform_statement",
@@ -72,6 +80,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SOURCE = "xapi"
+XAPI_VERSION = "1.0.3"
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
@@ -612,3 +621,132 @@ def read_xapi(path: Path, keys: KeyMaker, *, config: Config | None = None) -> It
                 yield from outcome
             else:
                 yield outcome
+
+
+# --- reading from an LRS ------------------------------------------------------------------
+
+
+@dataclass
+class LrsCursor:
+    """Where a pull from an LRS got to: the latest ``stored`` time seen, and how far it read.
+
+    The next pull asks for statements stored after ``latest`` (the xAPI ``since`` filter).
+
+    Examples
+    --------
+    >>> cursor = LrsCursor()
+    >>> cursor.see({"stored": "2026-11-02T10:00:00Z"}); cursor.see({"stored": "2026-11-01T00:00:00Z"})
+    >>> cursor.latest, cursor.statements
+    ('2026-11-02T10:00:00Z', 2)
+    """
+
+    latest: str | None = None
+    statements: int = 0
+    pages: int = 0
+
+    def see(self, statement: object) -> None:
+        """Count a statement and move ``latest`` forward to its ``stored`` time."""
+        self.statements += 1
+        stored = statement.get("stored") if isinstance(statement, dict) else None
+        if isinstance(stored, str):
+            try:
+                newer = self.latest is None or parse_timestamp(stored) > parse_timestamp(
+                    self.latest
+                )
+            except ValueError:
+                return
+            if newer:
+                self.latest = stored
+
+
+def lrs_client(base_url: str, key: str, secret: SecretStr, **options: Any) -> HttpClient:
+    """An :class:`~connectors.http.HttpClient` for an LRS: basic auth and the xAPI version header.
+
+    Examples
+    --------
+    >>> client = lrs_client("https://lrs.example.org/xapi", "key", SecretStr("secret"))
+    >>> client.session.headers["X-Experience-API-Version"], client.url_for("statements")
+    ('1.0.3', 'https://lrs.example.org/xapi/statements')
+    >>> client.close()
+    """
+    headers = {"X-Experience-API-Version": XAPI_VERSION, **options.pop("headers", {})}
+    return HttpClient(base_url, auth=BasicAuth(key, secret), headers=headers, **options)
+
+
+def get_statements(
+    client: HttpClient,
+    *,
+    since: str | None = None,
+    limit: int = 500,
+    cursor: LrsCursor | None = None,
+) -> Iterator[Any]:
+    """Yield the raw statements of ``GET statements`` page by page, following ``more`` links.
+
+    Asks for the oldest first (``ascending=true``) and, with ``since``, only statements stored
+    after it. No retries or reshaping here: the client owns those.
+
+    Examples
+    --------
+    >>> client = lrs_client("https://lrs.example.org/xapi", "k", SecretStr("s"))
+    >>> type(get_statements(client)).__name__  # nothing is fetched until iterated
+    'generator'
+    >>> client.close()
+    """
+    cursor = cursor if cursor is not None else LrsCursor()
+    params: dict[str, Any] = {"limit": limit, "ascending": "true"}
+    if since:
+        params["since"] = since
+    paginator = BodyLinkPaginator("more")
+    for page, response in enumerate(client.pages("statements", params, paginator=paginator), 1):
+        cursor.pages = page
+        body = parse_json(response, page=page)
+        statements = body.get("statements") if isinstance(body, dict) else None
+        if not isinstance(statements, list):
+            statements = [body]  # not a StatementResult: let the transform reject it
+        for statement in statements:
+            cursor.see(statement)
+            yield statement
+
+
+def read_lrs(
+    client: HttpClient,
+    keys: KeyMaker,
+    *,
+    since: str | None = None,
+    config: Config | None = None,
+    cursor: LrsCursor | None = None,
+) -> Iterator[Parsed]:
+    """Read statements from an LRS as usage events, skips and rejections.
+
+    A rejection's ``line`` is the statement's position in this pull (1 = the first).
+
+    Examples
+    --------
+    >>> from edtech_map.privacy import KeyMaker
+    >>> client = lrs_client("https://lrs.example.org/xapi", "k", SecretStr("s"))
+    >>> type(read_lrs(client, KeyMaker(b"0" * 32))).__name__
+    'generator'
+    >>> client.close()
+    """
+    config = config or Config()
+    for position, statement in enumerate(
+        get_statements(client, since=since, cursor=cursor), start=1
+    ):
+        outcome = transform_statement(statement, keys, line=position, config=config)
+        if isinstance(outcome, list):
+            yield from outcome
+        else:
+            yield outcome
+
+
+def lrs_label(client: HttpClient) -> str:
+    """How an LRS is named in reports and sync state: its redacted statements URL.
+
+    Examples
+    --------
+    >>> client = lrs_client("https://lrs.example.org/xapi/", "k", SecretStr("s"))
+    >>> lrs_label(client)
+    'https://lrs.example.org/xapi/statements'
+    >>> client.close()
+    """
+    return redact_url(client.url_for("statements"))

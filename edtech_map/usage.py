@@ -45,6 +45,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store
 from pydantic import BaseModel, ValidationError
 
 from connectors import caliper, usage_csv, xapi
+from connectors.http import HttpClient
 from connectors.usage_events import (
     EntityRecord,
     Parsed,
@@ -70,6 +71,8 @@ __all__ = [
     "ensure_usage_schema",
     "expand_paths",
     "ingest",
+    "ingest_lrs",
+    "lrs_cursor",
     "rematch",
     "sniff_format",
     "unmatched_apps",
@@ -541,40 +544,23 @@ def ingest(
             file_report = FileReport(str(path), fmt)
             report.files.append(file_report)
             source = _SOURCES[fmt]
-            batch: list[tuple[UsageEvent, Match]] = []
             try:
-                for outcome in readers[fmt](path):
-                    if isinstance(outcome, UsageEvent):
-                        file_report.read += 1
-                        batch.append((outcome, matcher.match(outcome.apps)))
-                        if len(batch) >= batch_size:
-                            _write_batch(
-                                tx, batch, file_report, source=source, run_id=report.run_id
-                            )
-                            batch = []
-                    elif isinstance(outcome, Rejection):
-                        file_report.read += 1
-                        reason = outcome.render(path)
-                        if strict:
-                            raise UsageIngestError(
-                                f"{reason}; nothing was ingested (strict mode). Fix the record, "
-                                "or ingest without --strict to skip it and see every problem."
-                            )
-                        if file_report.rejected < MAX_REASONS:
-                            logger.warning("rejected %s", reason)
-                        file_report.reject(reason)
-                    elif isinstance(outcome, EntityRecord):
-                        file_report.entities += 1
-                    elif isinstance(outcome, Skip):
-                        file_report.skip(f"{path}:{outcome.line}: {outcome.reason}")
+                _load(
+                    tx,
+                    readers[fmt](path),
+                    file_report,
+                    matcher=matcher,
+                    source=source,
+                    run_id=report.run_id,
+                    strict=strict,
+                    batch_size=batch_size,
+                )
             except usage_csv.UsageCsvError as error:
                 raise UsageIngestError(str(error)) from error
             except (OSError, UnicodeDecodeError) as error:
                 raise UsageIngestError(
                     f"{path}: cannot be read ({error}); nothing was ingested"
                 ) from error
-            if batch:
-                _write_batch(tx, batch, file_report, source=source, run_id=report.run_id)
             tx.record_sync(
                 source,
                 f"usage_events:{path}",
@@ -591,6 +577,134 @@ def ingest(
             report.rematched = rematch(tx, matcher)
     logger.info("usage ingest done: %s", report.summary())
     return report
+
+
+def _load(
+    tx: Transaction,
+    outcomes: Iterable[Parsed],
+    report: FileReport,
+    *,
+    matcher: ToolMatcher,
+    source: str,
+    run_id: str,
+    strict: bool,
+    batch_size: int,
+) -> None:
+    """Match and write a reader's events in batches, counting every other outcome."""
+    batch: list[tuple[UsageEvent, Match]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, UsageEvent):
+            report.read += 1
+            batch.append((outcome, matcher.match(outcome.apps)))
+            if len(batch) >= batch_size:
+                _write_batch(tx, batch, report, source=source, run_id=run_id)
+                batch = []
+        elif isinstance(outcome, Rejection):
+            report.read += 1
+            reason = outcome.render(report.path)
+            if strict:
+                raise UsageIngestError(
+                    f"{reason}; nothing was ingested (strict mode). Fix the record, "
+                    "or ingest without --strict to skip it and see every problem."
+                )
+            if report.rejected < MAX_REASONS:
+                logger.warning("rejected %s", reason)
+            report.reject(reason)
+        elif isinstance(outcome, EntityRecord):
+            report.entities += 1
+        elif isinstance(outcome, Skip):
+            report.skip(f"{report.path}:{outcome.line}: {outcome.reason}")
+    if batch:
+        _write_batch(tx, batch, report, source=source, run_id=run_id)
+
+
+def ingest_lrs(
+    store: Store,
+    client: HttpClient,
+    ecosystem: Ecosystem | None = None,
+    *,
+    since: str | None = None,
+    resume: bool = True,
+    strict: bool = False,
+    options: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> IngestReport:
+    """Pull statements from an xAPI LRS into the store, as one transaction.
+
+    With ``resume`` (and no ``since``), asks only for statements stored after the latest one
+    the previous pull from this LRS saw (its cursor in the sync state); the new cursor commits
+    with the rows. ``options`` are the xAPI reader's (``district_account_homepages``).
+    Rejections are numbered by the statement's position in the pull.
+
+    Raises
+    ------
+    UsageIngestError
+        In strict mode, for the first rejected statement (nothing is written).
+    connectors.http.ConnectorError
+        When the LRS cannot be reached or refuses; nothing is written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pydantic import SecretStr
+    >>> from connectors.xapi import lrs_client
+    >>> client = lrs_client("https://lrs.example.org/xapi", "k", SecretStr("s"))
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     lrs_cursor(store, client) is None
+    True
+    >>> client.close()
+    """
+    timezone = ecosystem.district.timezone if ecosystem is not None else "UTC"
+    ensure_usage_schema(store, timezone=timezone)
+    matcher = ToolMatcher.from_ecosystem(ecosystem) if ecosystem else ToolMatcher([])
+    config = _config(xapi.Config, options or {}, "xapi")
+    report = IngestReport(run_id=run_id or _new_run_id())
+    label = xapi.lrs_label(client)
+    if since is None and resume:
+        since = lrs_cursor(store, client)
+    cursor = xapi.LrsCursor(latest=since)
+    started = datetime.now(UTC)
+    logger.info("pulling statements from %s since %s, run %s", label, since, report.run_id)
+    with store.transaction() as tx:
+        file_report = FileReport(label, "xapi")
+        report.files.append(file_report)
+        outcomes = xapi.read_lrs(client, store.keys, since=since, config=config, cursor=cursor)
+        _load(
+            tx,
+            outcomes,
+            file_report,
+            matcher=matcher,
+            source=xapi.SOURCE,
+            run_id=report.run_id,
+            strict=strict,
+            batch_size=batch_size,
+        )
+        tx.record_sync(
+            xapi.SOURCE,
+            f"lrs:{label}",
+            run_id=report.run_id,
+            cursor=cursor.latest,
+            rows_read=file_report.read,
+            rows_loaded=file_report.loaded,
+            rows_skipped=file_report.rejected + file_report.duplicates,
+            started=started,
+            complete=True,
+        )
+        if ecosystem is not None:
+            report.rematched = rematch(tx, matcher)
+    logger.info("%s: %s (%d pages)", label, _file_summary(file_report), cursor.pages)
+    return report
+
+
+def lrs_cursor(store: Store, client: HttpClient) -> str | None:
+    """The ``stored`` time of the latest statement the last pull from this LRS saw, if any."""
+    stream = f"lrs:{xapi.lrs_label(client)}"
+    for state in store.sync_state(xapi.SOURCE):
+        if state["stream"] == stream:
+            cursor = state["cursor"]
+            return str(cursor) if cursor else None
+    return None
 
 
 def rematch(tx: Transaction, matcher: ToolMatcher) -> int:

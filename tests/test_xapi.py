@@ -13,11 +13,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
+from connectors.http import ConnectorError
 from connectors.usage_events import Rejection, Skip, UsageEvent
-from connectors.xapi import Config, mbox_sha1sum, read_xapi, transform_statement
+from connectors.xapi import Config, lrs_client, mbox_sha1sum, read_xapi, transform_statement
 from edtech_map.model import Role
 from edtech_map.privacy import KeyMaker
+from edtech_map.store import Store
+from edtech_map.usage import ingest_lrs, lrs_cursor
 
 KEYS = KeyMaker(b"xapi-test-secret-0123456789abcdef")
 REPO = Path(__file__).resolve().parents[1]
@@ -339,3 +343,64 @@ def test_statement_variants_keep_the_person_and_the_time(
     assert event.user_key == KEYS.user(sha1, namespace="xapi-mbox-sha1")
     assert event.event_time == stamp
     assert mbox not in repr(event) and sha1 not in repr(event)
+
+
+# --- pulling from an LRS (a real local HTTP server) ----------------------------------------
+
+
+def test_pull_from_an_lrs_follows_more_and_resumes_from_the_cursor(
+    httpserver: Any, tmp_path: Path
+) -> None:
+    first = {**BASE, "stored": "2026-02-03T14:05:07Z"}
+    later = {
+        **BASE,
+        "id": "7690e6c9-3ef0-4ed3-8b37-7f3964730bee",
+        "stored": "2026-02-04T09:00:00Z",
+    }
+    bad = {**BASE, "id": "8690e6c9-3ef0-4ed3-8b37-7f3964730bee", "verb": {}}
+    path = "/xapi/statements"
+    page_1 = {"limit": "500", "ascending": "true"}
+    httpserver.expect_oneshot_request(
+        path, query_string=page_1, headers={"X-Experience-API-Version": "1.0.3"}
+    ).respond_with_json({"statements": [first, bad], "more": "/xapi/statements?more=p2"})
+    httpserver.expect_oneshot_request(path, query_string={"more": "p2"}).respond_with_json(
+        {"statements": [later], "more": ""}
+    )
+    httpserver.expect_oneshot_request(
+        path, query_string={**page_1, "since": later["stored"]}
+    ).respond_with_json({"statements": [], "more": ""})
+    client = lrs_client(httpserver.url_for("/xapi"), "lrs-key", SecretStr("lrs-secret-42"))
+    with Store.open(tmp_path / "ws" / "store.duckdb") as store, client:
+        report = ingest_lrs(store, client)
+        assert report.summary() == "read 3, loaded 2, duplicates 0, rejected 1"
+        assert report.rejections == [
+            f"{httpserver.url_for(path)}:2 verb.id: missing; a verb needs an id IRI"
+        ]
+        assert lrs_cursor(store, client) == later["stored"]
+        again = ingest_lrs(store, client)
+        assert (again.read, again.loaded) == (0, 0)
+    assert all(
+        request.headers["Authorization"].startswith("Basic ") for request, _ in httpserver.log
+    )
+    assert "lrs-secret-42" not in json.dumps(report.as_dict())
+    httpserver.check_assertions()
+
+
+def test_an_lrs_that_refuses_leaves_the_store_unchanged(httpserver: Any, tmp_path: Path) -> None:
+    path = "/xapi/statements"
+    httpserver.expect_request(path, query_string={"more": "p2"}).respond_with_json(
+        {"error": "bad key"}, status=401
+    )
+    httpserver.expect_request(path).respond_with_json(
+        {
+            "statements": [{**BASE, "stored": "2026-02-03T14:05:07Z"}],
+            "more": "/xapi/statements?more=p2",
+        }
+    )
+    client = lrs_client(httpserver.url_for("/xapi"), "lrs-key", SecretStr("lrs-secret-42"))
+    with Store.open(tmp_path / "ws" / "store.duckdb") as store, client:
+        with pytest.raises(ConnectorError) as raised:
+            ingest_lrs(store, client)
+        assert "lrs-secret-42" not in str(raised.value)
+        rows = store.query_arrow("SELECT count(*) AS n FROM usage_events").to_pylist()
+        assert rows == [{"n": 0}]
