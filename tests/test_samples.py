@@ -291,7 +291,7 @@ def test_every_planted_id_exists_and_healthy_tools_are_not_planted(
 
 def test_manifest_records_as_of_and_files(manifest: WorkspaceManifest, workspace: Path) -> None:
     assert manifest.as_of == AS_OF
-    assert (manifest.size, manifest.seed) == ("s", 7)
+    assert (manifest.size, manifest.seed, manifest.partial) == ("s", 7, ())
     for relative in manifest.files.values():
         assert (workspace / relative).exists(), relative
 
@@ -592,6 +592,10 @@ def test_medium_size_code_path_writes_a_valid_consistent_workspace(tmp_path: Pat
     overlaps = {key for key, tools in literal_cells(eco).items() if len(tools) > 1}
     roles = roles_by_tool(eco, events, rows)
 
+    text = (tmp_path / "ecosystem.yaml").read_text(encoding="utf-8")
+    assert text.startswith(RIVERSIDE_YAML.read_text(encoding="utf-8").split("\nschools:")[0])
+    assert "\n  - id: mathly\n" in text and "\n  - {id: es-0001," in text
+    assert manifest.partial == ("gaps",)
     assert len(eco.schools) > 9 and len(eco.tools) > 70
     assert manifest.counts.schools == len(eco.schools)
     assert manifest.counts.users == len(users)

@@ -88,6 +88,7 @@ def _write_ecosystem(plan: DistrictPlan, path: Path) -> None:
         raise ValueError("a plan needs either the copied YAML text or a document to dump")
     yaml = YAML()
     yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the bundled file's style
     with path.open("w", encoding="utf-8") as handle:
         yaml.dump(plan.document, handle)
 
@@ -186,6 +187,7 @@ def generate_workspace(
         ),
         files=dict(FILES),
         planted=plan.planted.model_copy(update={"uninventoried": uninventoried}),
+        partial=() if size == "s" else ("gaps",),
         healthy=plan.healthy,
     )
     (out / FILES["manifest"]).write_text(manifest.model_dump_json(indent=2) + "\n", "utf-8")

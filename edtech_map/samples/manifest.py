@@ -192,4 +192,9 @@ class WorkspaceManifest(StrictModel):
     counts: Counts = Field(default_factory=Counts)
     files: dict[str, str] = Field(default_factory=dict, description="Name -> relative path.")
     planted: Planted = Field(default_factory=Planted)
+    partial: tuple[str, ...] = Field(
+        default=(),
+        description="Names of `planted` lists that are lower bounds: a rule may rightly find "
+        "more (at M and L, `gaps`: generated tools are bought school by school).",
+    )
     healthy: tuple[str, ...] = Field(default=(), description="Tools no audit rule should flag.")

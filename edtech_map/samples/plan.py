@@ -379,6 +379,7 @@ def _answer_key(eco: Ecosystem, profiles: Mapping[str, UsageProfile]) -> Planted
 
 def _load_document(text: str) -> CommentedMap:
     yaml = YAML()
+    yaml.preserve_quotes = True
     document = yaml.load(text)
     if not isinstance(document, CommentedMap):
         raise TypeError("the sample district YAML is not a mapping")
