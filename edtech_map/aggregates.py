@@ -1,0 +1,693 @@
+"""Aggregates for the audit, computed once from the store, and audit snapshots.
+
+This is the only module that runs SQL for the audit. :func:`compute_aggregates` reads the
+store's usage events and roster, groups them (per tool, school, role and ISO week; hour of
+week; roster cells per school, grade and subject; classes and teachers reached; app
+identifiers no tool claims) and returns an :class:`Aggregates` of plain numbers.
+:meth:`Aggregates.attach` puts them on the ecosystem graph, as node attributes and ``G.graph``
+entries, so that rules see counts, never per-person rows. No user key leaves this module.
+
+Snapshots: :func:`save_snapshot` keeps an audit's findings in the ``audit_snapshots`` table,
+:func:`last_snapshot` reads the latest back, and :func:`diff_findings` says what is new,
+resolved and unchanged since then.
+
+Examples
+--------
+>>> import tempfile
+>>> from pathlib import Path
+>>> from datetime import date
+>>> from edtech_map.model import Ecosystem
+>>> from edtech_map.store import Store
+>>> eco = Ecosystem(district={"id": "d", "name": "D"})
+>>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+...     aggregates = compute_aggregates(store, eco, as_of=date(2026, 11, 23))
+>>> aggregates.has_usage, aggregates.has_roster
+(False, False)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import networkx as nx
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
+
+from edtech_map.analyses.findings import AuditResult, Finding
+from edtech_map.model import Ecosystem, Subject, parse_grade
+from edtech_map.store import Store, TableSpec
+
+__all__ = [
+    "AUDIT_SNAPSHOTS",
+    "DEFAULT_WINDOW_DAYS",
+    "Aggregates",
+    "SnapshotDiff",
+    "compute_aggregates",
+    "diff_findings",
+    "last_snapshot",
+    "roster_subject",
+    "save_snapshot",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_DAYS = 28
+"""Days of usage an audit looks at, ending on its ``as_of`` day (four school weeks)."""
+
+AUDIT_SNAPSHOTS = TableSpec(
+    "audit_snapshots",
+    {
+        "source": "VARCHAR",
+        "snapshot_id": "VARCHAR",
+        "taken_at": "TIMESTAMPTZ",
+        "as_of": "DATE",
+        "finding_key": "VARCHAR",
+        "rule_id": "VARCHAR",
+        "severity": "VARCHAR",
+        "subjects": "VARCHAR[]",
+        "message": "VARCHAR",
+        "evidence": "JSON",
+        "recommendation": "VARCHAR",
+        "waived": "BOOLEAN",
+    },
+    primary_key=("source", "snapshot_id", "finding_key"),
+    description="Findings of saved audits (edtech-map audit --save), for --diff.",
+)
+"""One row per finding (or waived finding) of each saved audit."""
+
+_SUBJECT_WORDS: dict[str, Subject] = {
+    "english language arts": Subject.ELA,
+    "english": Subject.ELA,
+    "reading": Subject.ELA,
+    "language arts": Subject.ELA,
+    "literacy": Subject.ELA,
+    "mathematics": Subject.MATH,
+    "maths": Subject.MATH,
+    "visual arts": Subject.ARTS,
+    "art": Subject.ARTS,
+    "fine arts": Subject.ARTS,
+    "social emotional learning": Subject.SOCIAL_EMOTIONAL,
+    "sel": Subject.SOCIAL_EMOTIONAL,
+    "career and technical education": Subject.CAREER_TECHNICAL,
+    "cte": Subject.CAREER_TECHNICAL,
+    "english language development": Subject.ENGLISH_LANGUAGE_DEVELOPMENT,
+    "esl": Subject.ENGLISH_LANGUAGE_DEVELOPMENT,
+    "advisory": Subject.STUDY_SKILLS,
+    "pe": Subject.PHYSICAL_EDUCATION,
+}
+
+
+def roster_subject(text: str) -> Subject | None:
+    """The :class:`~edtech_map.model.Subject` a roster's subject name stands for, if any.
+
+    Examples
+    --------
+    >>> roster_subject("English Language Arts"), roster_subject("Social-Emotional Learning")
+    (<Subject.ELA: 'ela'>, <Subject.SOCIAL_EMOTIONAL: 'social_emotional'>)
+    >>> roster_subject("Science").value, roster_subject("Underwater basket weaving")
+    ('science', None)
+    """
+    words = re.sub(r"[^a-z]+", " ", text.lower()).strip()
+    if words in _SUBJECT_WORDS:
+        return _SUBJECT_WORDS[words]
+    try:
+        return Subject(words.replace(" ", "_"))
+    except ValueError:
+        return None
+
+
+def _tail(key: str) -> str:
+    """The last path segment of an IRI (``https://sis/orgs/rv-1`` -> ``rv-1``), or the key."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _school_map(ecosystem: Ecosystem, keys: Iterable[str]) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for school in ecosystem.schools:
+        known[school.id] = school.id
+        for roster_id in school.roster_ids:
+            known[roster_id] = school.id
+    return {
+        key: known.get(key) or known.get(_tail(key)) or "unknown" for key in keys if key is not None
+    }
+
+
+def _nested() -> defaultdict[str, Any]:
+    return defaultdict(_nested)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    return value
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Usage and roster aggregates for one audit window: counts only, never people.
+
+    ``usage`` maps tool -> role -> measures over the window (``active_users``, ``events``,
+    ``minutes``, ``active_days``); ``usage_by_school`` adds a school level; ``weekly`` maps
+    tool -> school -> ISO week -> role -> measures; ``initiated`` tool -> school ->
+    {student, assigned} events; ``hours`` tool -> school -> {school_hours, evening, weekend,
+    day_only} events; ``hour_of_week`` tool -> 168 event counts (Monday 00h first, day-only
+    events left out); ``reach`` tool -> school -> {classes, teachers}; ``roster_cells`` rows
+    of school, grade, subject, classes, students; ``enrolled`` school -> grade -> students;
+    ``unmatched`` rows of identifier, students, teachers, users, events, schools.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_node("mathly", kind="tool")
+    >>> aggregates = Aggregates(window_start=date(2026, 11, 1), window_end=date(2026, 11, 28),
+    ...     has_usage=True, usage={"mathly": {"student": {"active_users": 9}}})
+    >>> aggregates.attach(G)
+    >>> G.nodes["mathly"]["usage"]["student"]["active_users"], G.graph["usage"]["weeks"]
+    (9, 4.0)
+    """
+
+    window_start: date
+    window_end: date
+    has_usage: bool = False
+    has_roster: bool = False
+    usage: Mapping[str, Any] = field(default_factory=dict)
+    usage_by_school: Mapping[str, Any] = field(default_factory=dict)
+    weekly: Mapping[str, Any] = field(default_factory=dict)
+    initiated: Mapping[str, Any] = field(default_factory=dict)
+    hours: Mapping[str, Any] = field(default_factory=dict)
+    hour_of_week: Mapping[str, list[int]] = field(default_factory=dict)
+    reach: Mapping[str, Any] = field(default_factory=dict)
+    roster_cells: Sequence[Mapping[str, Any]] = ()
+    enrolled: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    unmatched: Sequence[Mapping[str, Any]] = ()
+    observed_start: date | None = None
+    observed_end: date | None = None
+
+    @property
+    def weeks(self) -> float:
+        """Weeks of usage data: from the first to the last day with any event in the window.
+
+        A store holding three weeks of usage is not read as four quiet weeks.
+        """
+        start = self.observed_start or self.window_start
+        end = self.observed_end or self.window_end
+        return max(1, (end - start).days + 1) / 7
+
+    def attach(self, G: nx.MultiDiGraph[str]) -> None:
+        """Put the aggregates on ``G``: tool node attributes and ``G.graph`` entries.
+
+        Only call this on a graph of your own (``run_audit`` uses a copy): rules never do.
+        Without usage, ``G.graph["usage"]`` stays unset and usage rules are skipped.
+        """
+        window = {
+            "start": self.window_start.isoformat(),
+            "end": self.window_end.isoformat(),
+            "weeks": round(self.weeks, 3),
+            "observed_start": (self.observed_start or self.window_start).isoformat(),
+            "observed_end": (self.observed_end or self.window_end).isoformat(),
+        }
+        if self.has_usage:
+            G.graph["usage"] = window
+            G.graph["unmatched_apps"] = [dict(row) for row in self.unmatched]
+            for tool, data in G.nodes(data=True):
+                if data.get("kind") != "tool":
+                    continue
+                data["usage"] = self.usage.get(tool, {})
+                data["usage_by_school"] = self.usage_by_school.get(tool, {})
+                data["weekly"] = self.weekly.get(tool, {})
+                data["initiated"] = self.initiated.get(tool, {})
+                data["hours"] = self.hours.get(tool, {})
+                data["hour_of_week"] = list(self.hour_of_week.get(tool, []))
+                data["reach"] = self.reach.get(tool, {})
+        if self.has_roster:
+            G.graph["roster"] = {"schools": len(self.enrolled)}
+            G.graph["roster_cells"] = [dict(row) for row in self.roster_cells]
+            G.graph["enrolled"] = {school: dict(g) for school, g in self.enrolled.items()}
+
+
+def _table_exists(store: Store, name: str) -> bool:
+    found = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _rows(store: Store, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = store.query_arrow(sql, params).to_pylist()
+    return rows
+
+
+_EVENTS = """
+    WITH local AS (
+        SELECT e.tool_id, coalesce(m.school, 'unknown') AS school, e.role, e.user_key,
+               e.class_key, e.duration_seconds, e.initiated_by,
+               e.event_time AT TIME ZONE '{zone}' AS local_at
+        FROM usage_events AS e
+        LEFT JOIN _audit_school_map AS m ON m.school_key = e.school_key
+    )
+    SELECT * FROM local WHERE CAST(local_at AS DATE) BETWEEN ? AND ?
+"""
+
+
+def _usage(
+    store: Store, zone: str, window: tuple[date, date], day: tuple[str, str]
+) -> dict[str, Any]:
+    events = _EVENTS.format(zone=zone.replace("'", "''"))
+    params = list(window)
+    measures = """count(*) AS events,
+                  count(DISTINCT user_key) AS active_users,
+                  coalesce(sum(duration_seconds), 0) / 60.0 AS minutes,
+                  count(DISTINCT (user_key, CAST(local_at AS DATE))) AS active_days"""
+    result: dict[str, Any] = {
+        "usage": _nested(),
+        "usage_by_school": _nested(),
+        "weekly": _nested(),
+        "initiated": _nested(),
+        "hours": _nested(),
+        "reach": _nested(),
+    }
+    for row in _rows(
+        store,
+        f"{events.replace('SELECT * FROM local', f'SELECT tool_id, role, {measures} FROM local')} "
+        "AND tool_id IS NOT NULL GROUP BY ALL",
+        params,
+    ):
+        result["usage"][row["tool_id"]][row["role"]] = _measures(row)
+    for row in _rows(
+        store,
+        f"{events.replace('SELECT * FROM local', f'SELECT tool_id, school, role, {measures} FROM local')} "
+        "AND tool_id IS NOT NULL GROUP BY ALL",
+        params,
+    ):
+        result["usage_by_school"][row["tool_id"]][row["school"]][row["role"]] = _measures(row)
+    weekly = events.replace(
+        "SELECT * FROM local",
+        f"SELECT tool_id, school, role, strftime(local_at, '%G-W%V') AS week, {measures} FROM local",
+    )
+    for row in _rows(store, f"{weekly} AND tool_id IS NOT NULL GROUP BY ALL", params):
+        result["weekly"][row["tool_id"]][row["school"]][row["week"]][row["role"]] = _measures(row)
+    initiated = events.replace(
+        "SELECT * FROM local",
+        "SELECT tool_id, school, initiated_by, count(*) AS events FROM local",
+    )
+    for row in _rows(
+        store,
+        f"{initiated} AND tool_id IS NOT NULL AND initiated_by IS NOT NULL GROUP BY ALL",
+        params,
+    ):
+        result["initiated"][row["tool_id"]][row["school"]][row["initiated_by"]] = int(row["events"])
+    start, end = day
+    hours = events.replace(
+        "SELECT * FROM local",
+        f"""SELECT tool_id, school,
+                   CASE WHEN isodow(local_at) >= 6 THEN 'weekend'
+                        WHEN CAST(local_at AS TIME) = TIME '00:00:00' THEN 'day_only'
+                        WHEN CAST(local_at AS TIME) >= TIME '{start}' AND CAST(local_at AS TIME) < TIME '{end}'
+                            THEN 'school_hours'
+                        ELSE 'evening' END AS part,
+                   count(*) AS events
+            FROM local""",
+    )
+    for row in _rows(store, f"{hours} AND tool_id IS NOT NULL GROUP BY ALL", params):
+        result["hours"][row["tool_id"]][row["school"]][row["part"]] = int(row["events"])
+    how = events.replace(
+        "SELECT * FROM local",
+        "SELECT tool_id, (isodow(local_at) - 1) * 24 + hour(local_at) AS slot, count(*) AS events FROM local",
+    )
+    hour_of_week: dict[str, list[int]] = {}
+    for row in _rows(
+        store,
+        f"{how} AND tool_id IS NOT NULL AND CAST(local_at AS TIME) <> TIME '00:00:00' GROUP BY ALL",
+        params,
+    ):
+        slots = hour_of_week.setdefault(row["tool_id"], [0] * 168)
+        slots[int(row["slot"])] = int(row["events"])
+    reach = events.replace(
+        "SELECT * FROM local",
+        """SELECT tool_id, school,
+                  count(DISTINCT regexp_extract(class_key, '[^/]+$')) AS classes,
+                  count(DISTINCT user_key) FILTER (WHERE role = 'teacher') AS teachers
+           FROM local""",
+    )
+    for row in _rows(store, f"{reach} AND tool_id IS NOT NULL GROUP BY ALL", params):
+        result["reach"][row["tool_id"]][row["school"]] = {
+            "classes": int(row["classes"]),
+            "teachers": int(row["teachers"]),
+        }
+    unmatched = events.replace(
+        "SELECT * FROM local",
+        """SELECT app_identifier AS identifier,
+                  count(DISTINCT user_key) FILTER (WHERE role = 'student') AS students,
+                  count(DISTINCT user_key) FILTER (WHERE role = 'teacher') AS teachers,
+                  count(DISTINCT user_key) AS users,
+                  count(*) AS events,
+                  count(DISTINCT school) FILTER (WHERE school <> 'unknown') AS schools
+           FROM local""",
+    ).replace("e.tool_id,", "e.tool_id, e.app_identifier,")
+    result["unmatched"] = [
+        {k: (int(v) if isinstance(v, int) else v) for k, v in row.items()}
+        for row in _rows(
+            store,
+            f"{unmatched} AND tool_id IS NULL AND app_identifier IS NOT NULL GROUP BY ALL "
+            "ORDER BY students DESC, users DESC, identifier",
+            params,
+        )
+    ]
+    result["hour_of_week"] = hour_of_week
+    span = _rows(
+        store,
+        events.replace(
+            "SELECT * FROM local",
+            "SELECT min(CAST(local_at AS DATE)) AS first, max(CAST(local_at AS DATE)) AS last "
+            "FROM local",
+        ),
+        params,
+    )
+    result["observed_start"] = span[0]["first"] if span else None
+    result["observed_end"] = span[0]["last"] if span else None
+    return {
+        key: _plain(value) if isinstance(value, defaultdict) else value
+        for key, value in result.items()
+    }
+
+
+def _measures(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "events": int(row["events"]),
+        "active_users": int(row["active_users"]),
+        "minutes": round(float(row["minutes"]), 1),
+        "active_days": int(row["active_days"]),
+    }
+
+
+def _roster(store: Store, schools: Mapping[str, str]) -> dict[str, Any]:
+    cells: dict[tuple[str, str, str], dict[str, int]] = {}
+    for row in _rows(
+        store,
+        """
+        WITH class_cells AS (
+            SELECT c.class_key, c.school_key,
+                   CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades ELSE co.grades END
+                       AS grades,
+                   CASE WHEN len(coalesce(c.subjects, [])) > 0 THEN c.subjects ELSE co.subjects END
+                       AS subjects
+            FROM classes AS c LEFT JOIN courses AS co ON co.course_key = c.course_key
+            WHERE coalesce(c.status, 'active') = 'active'
+        ), students AS (
+            SELECT class_key, count(DISTINCT user_key) AS students
+            FROM enrollments
+            WHERE role = 'student' AND coalesce(status, 'active') = 'active'
+            GROUP BY class_key
+        )
+        SELECT cc.school_key, grade, subject, count(*) AS classes,
+               coalesce(sum(s.students), 0) AS students
+        FROM class_cells AS cc
+        CROSS JOIN unnest(cc.grades) AS g(grade)
+        CROSS JOIN unnest(cc.subjects) AS t(subject)
+        LEFT JOIN students AS s ON s.class_key = cc.class_key
+        GROUP BY ALL
+        """,
+    ):
+        subject = roster_subject(str(row["subject"]))
+        try:
+            grade = parse_grade(row["grade"]).label
+        except ValueError:
+            continue
+        if subject is None:
+            continue
+        school = schools.get(str(row["school_key"]), "unknown")
+        cell = cells.setdefault((school, grade, subject.value), {"classes": 0, "students": 0})
+        cell["classes"] += int(row["classes"])
+        cell["students"] += int(row["students"])
+    enrolled: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in _rows(
+        store,
+        """
+        SELECT org AS school_key, grade, count(DISTINCT user_key) AS students
+        FROM users
+        CROSS JOIN unnest(CASE WHEN len(coalesce(org_keys, [])) > 0 THEN org_keys
+                               ELSE [primary_org_key] END) AS o(org)
+        CROSS JOIN unnest(grades) AS g(grade)
+        WHERE (primary_role = 'student' OR list_contains(roles, 'student'))
+          AND coalesce(status, 'active') = 'active' AND coalesce(enabled, true)
+        GROUP BY ALL
+        """,
+    ):
+        try:
+            grade = parse_grade(row["grade"]).label
+        except ValueError:
+            continue
+        school = schools.get(str(row["school_key"]), "unknown")
+        enrolled[school][grade] = enrolled[school].get(grade, 0) + int(row["students"])
+    return {
+        "roster_cells": [
+            {"school": s, "grade": g, "subject": sub, **counts}
+            for (s, g, sub), counts in sorted(cells.items())
+        ],
+        "enrolled": {school: dict(sorted(g.items())) for school, g in sorted(enrolled.items())},
+    }
+
+
+def compute_aggregates(
+    store: Store,
+    ecosystem: Ecosystem,
+    *,
+    as_of: date,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+) -> Aggregates:
+    """Compute the audit's aggregates from the store, for ``window_days`` ending on ``as_of``.
+
+        Days are the district's (its ``timezone``); school hours are its ``school_day``. Usage
+        schools (roster org ids, or IRIs ending in them) are mapped to inventory schools through
+        each school's ``roster_ids``; the rest count as ``unknown``. Events stamped at exactly
+        local midnight (day-level exports) count as ``day_only``: their hour is not known.
+
+        Examples
+        --------
+        >>> import tempfile
+    >>> from pathlib import Path
+        >>> from edtech_map.store import Store
+        >>> eco = Ecosystem(district={"id": "d", "name": "D"})
+        >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+        ...     compute_aggregates(store, eco, as_of=date(2026, 11, 23), window_days=7).window_start
+        datetime.date(2026, 11, 17)
+    """
+    start = as_of - timedelta(days=window_days - 1)
+    keys: set[str] = set()
+    has_usage = _table_exists(store, "usage_events") and bool(
+        store.con.execute("SELECT count(*) FROM usage_events").fetchall()[0][0]
+    )
+    if has_usage:
+        keys |= {
+            str(r[0])
+            for r in store.con.execute(
+                "SELECT DISTINCT school_key FROM usage_events WHERE school_key IS NOT NULL"
+            ).fetchall()
+        }
+    keys |= {str(r[0]) for r in store.con.execute("SELECT DISTINCT org_key FROM orgs").fetchall()}
+    schools = _school_map(ecosystem, keys)
+    has_roster = bool(
+        store.con.execute("SELECT count(*) FROM enrollments WHERE role = 'student'").fetchall()[0][
+            0
+        ]
+    )
+    usage: dict[str, Any] = {}
+    if has_usage:
+        mapping = pa.table(
+            {"school_key": list(schools), "school": [schools[k] for k in schools]},
+            schema=pa.schema([("school_key", pa.string()), ("school", pa.string())]),
+        )
+        store.con.register("_audit_school_map", mapping)
+        try:
+            day = ecosystem.district.school_day
+            usage = _usage(
+                store,
+                ecosystem.district.timezone,
+                (start, as_of),
+                (day.start.strftime("%H:%M:%S"), day.end.strftime("%H:%M:%S")),
+            )
+        finally:
+            store.con.unregister("_audit_school_map")
+    roster = _roster(store, schools) if has_roster else {}
+    logger.info(
+        "audit aggregates: usage %s, roster %s, window %s..%s",
+        has_usage,
+        has_roster,
+        start,
+        as_of,
+    )
+    return Aggregates(
+        window_start=start,
+        window_end=as_of,
+        has_usage=has_usage,
+        has_roster=has_roster,
+        **usage,
+        **roster,
+    )
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """What changed between a saved audit and this one, by finding key (rule + subjects)."""
+
+    new: tuple[Finding, ...]
+    resolved: tuple[Finding, ...]
+    unchanged: tuple[Finding, ...]
+    previous_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output.
+
+        Examples
+        --------
+        >>> SnapshotDiff(new=(), resolved=(), unchanged=()).as_dict()["counts"]
+        {'new': 0, 'resolved': 0, 'unchanged': 0}
+        """
+        return {
+            "previous_snapshot": self.previous_id,
+            "counts": {
+                "new": len(self.new),
+                "resolved": len(self.resolved),
+                "unchanged": len(self.unchanged),
+            },
+            "new": [f.model_dump(mode="json") for f in self.new],
+            "resolved": [f.model_dump(mode="json") for f in self.resolved],
+            "unchanged": [f.key for f in self.unchanged],
+        }
+
+
+def diff_findings(
+    previous: Sequence[Finding], current: Sequence[Finding], *, previous_id: str | None = None
+) -> SnapshotDiff:
+    """Compare two audits' findings by key: new, resolved (gone) and unchanged.
+
+    Examples
+    --------
+    >>> a = Finding(rule_id="EM-OWN-001", severity="warning", subjects=("a",), message="m",
+    ...             recommendation="r")
+    >>> b = a.model_copy(update={"subjects": ("b",)})
+    >>> diff = diff_findings([a], [b])
+    >>> [f.key for f in diff.new], [f.key for f in diff.resolved], diff.unchanged
+    (['EM-OWN-001:b'], ['EM-OWN-001:a'], ())
+    """
+    before = {f.key: f for f in previous}
+    after = {f.key: f for f in current}
+    return SnapshotDiff(
+        new=tuple(sorted((f for k, f in after.items() if k not in before), key=Finding.sort_key)),
+        resolved=tuple(
+            sorted((f for k, f in before.items() if k not in after), key=Finding.sort_key)
+        ),
+        unchanged=tuple(sorted((f for k, f in after.items() if k in before), key=Finding.sort_key)),
+        previous_id=previous_id,
+    )
+
+
+def save_snapshot(store: Store, result: AuditResult, *, snapshot_id: str | None = None) -> str:
+    """Keep an audit's findings (and waived findings) in ``audit_snapshots``; returns its id.
+
+        Examples
+        --------
+        >>> import tempfile
+    >>> from pathlib import Path
+        >>> from edtech_map.store import Store
+        >>> f = Finding(rule_id="EM-OWN-001", severity="warning", subjects=("a",), message="m",
+        ...             recommendation="r")
+        >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+        ...     _ = save_snapshot(store, AuditResult(as_of=date(2026, 11, 23), findings=(f,)),
+        ...                       snapshot_id="first")
+        ...     last_snapshot(store)[0], [x.key for x in last_snapshot(store)[1]]
+        ('first', ['EM-OWN-001:a'])
+    """
+    taken = datetime.now(UTC)
+    snapshot = snapshot_id or taken.strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(2).hex()
+    rows = [(f, False) for f in result.findings] + [(w.finding, True) for w in result.waived]
+    table = pa.table(
+        {
+            "source": ["audit"] * len(rows),
+            "snapshot_id": [snapshot] * len(rows),
+            "taken_at": [taken] * len(rows),
+            "as_of": [result.as_of] * len(rows),
+            "finding_key": [f.key for f, _ in rows],
+            "rule_id": [f.rule_id for f, _ in rows],
+            "severity": [f.severity.value for f, _ in rows],
+            "subjects": [list(f.subjects) for f, _ in rows],
+            "message": [f.message for f, _ in rows],
+            "evidence": [json.dumps(dict(f.evidence), sort_keys=True) for f, _ in rows],
+            "recommendation": [f.recommendation for f, _ in rows],
+            "waived": [waived for _, waived in rows],
+        },
+        schema=AUDIT_SNAPSHOTS.arrow_schema(),
+    )
+    store.ensure_table(AUDIT_SNAPSHOTS)
+    with store.transaction() as tx:
+        if rows:
+            tx.upsert(AUDIT_SNAPSHOTS, table, run_id=snapshot)
+        else:  # an audit with nothing found is still a snapshot: keep a marker row
+            marker = pa.table(
+                {
+                    "source": ["audit"],
+                    "snapshot_id": [snapshot],
+                    "taken_at": [taken],
+                    "as_of": [result.as_of],
+                    "finding_key": [""],
+                    "rule_id": [None],
+                    "severity": [None],
+                    "subjects": [[]],
+                    "message": [None],
+                    "evidence": [None],
+                    "recommendation": [None],
+                    "waived": [False],
+                },
+                schema=AUDIT_SNAPSHOTS.arrow_schema(),
+            )
+            tx.upsert(AUDIT_SNAPSHOTS, marker, run_id=snapshot)
+    logger.info("saved audit snapshot %s (%d findings)", snapshot, len(rows))
+    return snapshot
+
+
+def last_snapshot(store: Store) -> tuple[str, list[Finding]] | None:
+    """The latest saved audit: its id and its unwaived findings; ``None`` when there is none.
+
+        Examples
+        --------
+        >>> import tempfile
+    >>> from pathlib import Path
+        >>> from edtech_map.store import Store
+        >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+        ...     last_snapshot(store) is None
+        True
+    """
+    store.ensure_table(AUDIT_SNAPSHOTS)
+    latest = store.con.execute(
+        "SELECT snapshot_id FROM audit_snapshots ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
+    ).fetchall()
+    if not latest:
+        return None
+    snapshot = str(latest[0][0])
+    findings = [
+        Finding(
+            rule_id=row["rule_id"],
+            severity=row["severity"],
+            subjects=tuple(row["subjects"]),
+            message=row["message"],
+            evidence=json.loads(row["evidence"] or "{}"),
+            recommendation=row["recommendation"],
+        )
+        for row in _rows(
+            store,
+            "SELECT * FROM audit_snapshots WHERE snapshot_id = ? AND finding_key <> '' "
+            "AND NOT waived ORDER BY finding_key",
+            [snapshot],
+        )
+    ]
+    return snapshot, findings

@@ -1,0 +1,386 @@
+"""The audit engine: the rule registry, preconditions, and the runner that applies the YAML.
+
+A rule is a pure function ``rule(G, *, thresholds...) -> list[Finding]`` registered with
+:func:`rule`. Its keyword-only parameters are its thresholds: their defaults are documented
+(``docs/rules/``) and ``audit: thresholds: {RULE-ID: {name: value}}`` overrides them.
+Preconditions are decorators: :func:`requires_usage` and :func:`requires_roster` raise
+:class:`AnalysisError` when the graph carries no usage or roster aggregates, and
+:func:`run_audit` reports the rule as skipped, never as "no problems".
+
+Examples
+--------
+>>> import networkx as nx
+>>> from datetime import date
+>>> from edtech_map.model import Ecosystem
+>>> eco = Ecosystem(district={"id": "d", "name": "D"},
+...                 tools=[{"id": "app", "name": "App", "category": "content"}])
+>>> result = run_audit(eco, as_of=date(2026, 11, 23), rules=["EM-OWN-001"])
+>>> [f.key for f in result.findings]
+['EM-OWN-001:app']
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import networkx as nx
+
+from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
+from edtech_map.errors import EdtechMapError
+from edtech_map.graph import build_graph
+from edtech_map.model import Ecosystem
+
+if TYPE_CHECKING:
+    from edtech_map.aggregates import Aggregates
+
+__all__ = [
+    "RULES",
+    "RULE_MODULES",
+    "AnalysisError",
+    "Rule",
+    "RuleFunction",
+    "count_text",
+    "count_value",
+    "load_rules",
+    "requires_roster",
+    "requires_usage",
+    "rule",
+    "run_audit",
+]
+
+logger = logging.getLogger(__name__)
+
+RuleFunction = Callable[..., list[Finding]]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+RULE_MODULES = (
+    "edtech_map.analyses.privacy",
+    "edtech_map.analyses.structure",
+)
+"""The modules that hold rules; :func:`load_rules` imports them so :data:`RULES` is full."""
+
+
+class AnalysisError(EdtechMapError):
+    """A rule cannot answer on this data (no usage, no roster, a bad threshold); it is skipped."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: id, default severity, title, its function and what it needs.
+
+    ``thresholds`` are the function's keyword-only parameters and their defaults.
+    """
+
+    id: str
+    severity: Severity
+    title: str
+    function: RuleFunction = field(compare=False)
+    needs: tuple[str, ...] = ()
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rationale(self) -> str:
+        """The docstring's text before its first section (why the rule exists).
+
+        Examples
+        --------
+        >>> load_rules()["EM-OWN-001"].rationale.split(".")[0]
+        'Flag tools that no one is named as owning'
+        """
+        doc = inspect.getdoc(self.function) or ""
+        lines: list[str] = []
+        for line in doc.splitlines():
+            if line.strip() in {"Parameters", "Examples", "Returns", "Raises", "Notes"}:
+                break
+            lines.append(line)
+        return "\n".join(lines).strip()
+
+    @property
+    def threshold_docs(self) -> dict[str, str]:
+        """Each threshold's description, from the docstring's ``Parameters`` section."""
+        doc = inspect.getdoc(self.function) or ""
+        found: dict[str, str] = {}
+        current: str | None = None
+        in_params = False
+        for line in doc.splitlines():
+            stripped = line.strip()
+            if stripped == "Parameters":
+                in_params = True
+                continue
+            if not in_params:
+                continue
+            if stripped in {"Examples", "Returns", "Raises", "Notes"}:
+                break
+            if set(stripped) == {"-"}:
+                continue
+            if line and not line.startswith(" "):
+                current = stripped.split(":")[0].strip()
+                found[current] = ""
+            elif current is not None and stripped:
+                found[current] = (found[current] + " " + stripped).strip()
+        return found
+
+
+RULES: dict[str, Rule] = {}
+"""Every registered rule by id (filled as rule modules are imported; see :func:`load_rules`)."""
+
+
+def rule(rule_id: str, *, severity: Severity, title: str) -> Callable[[R], R]:
+    """Register a rule function under ``rule_id``; a repeated id is an error at import time.
+
+    Examples
+    --------
+    >>> @rule("EM-TST-999", severity=Severity.INFO, title="A test rule")
+    ... def always(G, *, limit: int = 3):
+    ...     return []
+    >>> RULES["EM-TST-999"].thresholds
+    {'limit': 3}
+    >>> rule("EM-TST-999", severity=Severity.INFO, title="again")(always)
+    Traceback (most recent call last):
+    ...
+    ValueError: rule id EM-TST-999 is registered twice (...); give the new rule the next number
+    >>> del RULES["EM-TST-999"]
+    """
+
+    def register(function: R) -> R:
+        if rule_id in RULES:
+            where = getattr(RULES[rule_id].function, "__module__", "?")
+            raise ValueError(
+                f"rule id {rule_id} is registered twice ({where}); give the new rule the next "
+                f"number"
+            )
+        assert callable(function)
+        signature = inspect.signature(function)
+        thresholds = {
+            name: parameter.default
+            for name, parameter in signature.parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        RULES[rule_id] = Rule(
+            id=rule_id,
+            severity=severity,
+            title=title,
+            function=function,
+            needs=tuple(getattr(function, "__requires__", ())),
+            thresholds=thresholds,
+        )
+        return function
+
+    return register
+
+
+def _requires(what: str, key: str, fix: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            G = args[0] if args else kwargs.get("G")
+            if not isinstance(G, nx.Graph) or not G.graph.get(key):
+                raise AnalysisError(f"no {what} in this audit; {fix}")
+            return function(*args, **kwargs)
+
+        needs = (*getattr(function, "__requires__", ()), what.split(maxsplit=1)[0])
+        checked.__requires__ = needs  # type: ignore[attr-defined]
+        return checked
+
+    return decorate
+
+
+requires_usage = _requires(
+    "usage data",
+    "usage",
+    "ingest usage (edtech-map ingest) and audit with the store to run this rule",
+)
+requires_usage.__doc__ = """Make a rule raise :class:`AnalysisError` when ``G`` has no usage aggregates.
+
+Examples
+--------
+>>> @requires_usage
+... def needs_usage(G):
+...     return []
+>>> needs_usage(nx.MultiDiGraph())
+Traceback (most recent call last):
+...
+edtech_map.analyses.engine.AnalysisError: no usage data in this audit; ingest usage ...
+"""
+
+requires_roster = _requires(
+    "roster data",
+    "roster",
+    "import a roster (edtech-map import-roster) and audit with the store to run this rule",
+)
+
+
+def count_text(count: int, min_cell_size: int) -> str:
+    """A count of students as people may see it: ``<N`` when below the minimum cell size.
+
+    Examples
+    --------
+    >>> count_text(3, 5), count_text(12, 5), count_text(0, 5)
+    ('<5', '12', '0')
+    """
+    return f"<{min_cell_size}" if 0 < count < min_cell_size else str(count)
+
+
+def count_value(count: int, min_cell_size: int) -> int | str:
+    """The evidence value of a count of students: the number, or ``"<N"`` when suppressed.
+
+    Examples
+    --------
+    >>> count_value(3, 5), count_value(40, 5)
+    ('<5', 40)
+    """
+    return f"<{min_cell_size}" if 0 < count < min_cell_size else count
+
+
+def load_rules() -> dict[str, Rule]:
+    """Import every rule module and return :data:`RULES`, sorted by id.
+
+    Examples
+    --------
+    >>> "EM-DPA-001" in load_rules()
+    True
+    """
+    for name in RULE_MODULES:
+        importlib.import_module(name)
+    return dict(sorted(RULES.items()))
+
+
+def _thresholds(spec: Rule, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(spec.thresholds))
+    if unknown:
+        known = ", ".join(spec.thresholds) or "none"
+        raise AnalysisError(
+            f"audit.thresholds.{spec.id} sets {', '.join(unknown)}, which this rule does not "
+            f"have; its thresholds are: {known}"
+        )
+    values: dict[str, Any] = {}
+    for name, value in overrides.items():
+        default = spec.thresholds[name]
+        if isinstance(default, bool) or default is None or isinstance(value, type(default)):
+            values[name] = value
+        elif isinstance(default, float) and isinstance(value, int):
+            values[name] = float(value)
+        else:
+            raise AnalysisError(
+                f"audit.thresholds.{spec.id}.{name} = {value!r} should be a "
+                f"{type(default).__name__} like the default {default!r}"
+            )
+    return values
+
+
+def _waive(
+    findings: Iterable[Finding], ecosystem: Ecosystem, as_of: date
+) -> tuple[list[Finding], list[WaivedFinding], list[str]]:
+    kept: list[Finding] = []
+    waived: list[WaivedFinding] = []
+    expired: set[str] = set()
+    for finding in findings:
+        matching = [
+            w
+            for w in ecosystem.audit.waivers
+            if w.rule == finding.rule_id and w.subject in finding.subjects
+        ]
+        current = [w for w in matching if w.expires >= as_of]
+        if current:
+            waiver = max(current, key=lambda w: (w.expires, w.reason))
+            waived.append(
+                WaivedFinding(finding=finding, reason=waiver.reason, expires=waiver.expires)
+            )
+            continue
+        if matching:
+            expired.add(finding.key)
+        kept.append(finding)
+    return kept, waived, sorted(expired)
+
+
+def run_audit(
+    ecosystem: Ecosystem,
+    G: nx.MultiDiGraph[str] | None = None,
+    *,
+    aggregates: Aggregates | None = None,
+    as_of: date,
+    rules: Iterable[str] | None = None,
+) -> AuditResult:
+    """Run the rules over the ecosystem and return findings, waived findings and skips.
+
+    ``G`` defaults to :func:`~edtech_map.graph.build_graph` of the ecosystem; ``aggregates``
+    (from :func:`edtech_map.aggregates.compute_aggregates`) are attached to a copy of it, so
+    usage and roster rules can run. Thresholds come from ``audit.thresholds``; a waiver whose
+    rule and subject match a finding moves it to ``waived`` until it expires, after which the
+    finding is back and its key is listed in ``expired_waivers``. A rule that raises
+    :class:`AnalysisError` (or fails in any other way) is listed in ``skipped`` with why.
+
+    Raises
+    ------
+    KeyError
+        When ``rules`` names a rule id that does not exist.
+
+    Examples
+    --------
+    >>> from edtech_map.model import Ecosystem
+    >>> eco = Ecosystem(district={"id": "d", "name": "D"},
+    ...                 tools=[{"id": "app", "name": "App", "category": "content"}],
+    ...                 audit={"waivers": [{"rule": "EM-OWN-001", "subject": "app",
+    ...                                     "reason": "new", "expires": "2026-12-31"}]})
+    >>> result = run_audit(eco, as_of=date(2026, 11, 23), rules=["EM-OWN-001", "EM-DPA-006"])
+    >>> len(result.findings), len(result.waived), [s.rule_id for s in result.skipped]
+    (0, 1, ['EM-DPA-006'])
+    >>> run_audit(eco, as_of=date(2027, 1, 1), rules=["EM-OWN-001"]).expired_waivers
+    ('EM-OWN-001:app',)
+    """
+    registry = load_rules()
+    selected = sorted(set(rules)) if rules is not None else list(registry)
+    for rule_id in selected:
+        if rule_id not in registry:
+            raise KeyError(f"no rule {rule_id}; see edtech-map audit --list-rules or docs/rules/")
+    graph = build_graph(ecosystem, as_of=as_of) if G is None else G
+    graph = graph.copy()  # aggregates and settings go on a copy; the caller's graph is untouched
+    graph.graph["as_of"] = as_of.isoformat()
+    graph.graph["min_cell_size"] = ecosystem.audit.min_cell_size
+    graph.graph.setdefault("timezone", ecosystem.district.timezone)
+    graph.graph.setdefault("school_day", ecosystem.district.school_day.model_dump(mode="json"))
+    if aggregates is not None:
+        aggregates.attach(graph)
+    findings: list[Finding] = []
+    skipped: list[SkippedRule] = []
+    for rule_id in selected:
+        spec = registry[rule_id]
+        try:
+            overrides = _thresholds(spec, ecosystem.audit.thresholds.get(rule_id, {}))
+            found = spec.function(graph, **overrides)
+        except AnalysisError as error:
+            skipped.append(SkippedRule(rule_id=rule_id, reason=str(error)))
+            continue
+        except Exception as error:  # one broken rule must not stop the audit (STYLE: runner)
+            logger.warning("rule %s failed: %s", rule_id, error, exc_info=True)
+            skipped.append(
+                SkippedRule(
+                    rule_id=rule_id, reason=f"the rule failed: {type(error).__name__}: {error}"
+                )
+            )
+            continue
+        findings.extend(found)
+    kept, waived, expired = _waive(findings, ecosystem, as_of)
+    logger.info(
+        "audit: %d rules, %d findings, %d waived, %d skipped",
+        len(selected),
+        len(kept),
+        len(waived),
+        len(skipped),
+    )
+    return AuditResult(
+        as_of=as_of,
+        findings=tuple(sorted(kept, key=Finding.sort_key)),
+        waived=tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
+        skipped=tuple(skipped),
+        expired_waivers=tuple(expired),
+        rules_run=tuple(r for r in selected if r not in {s.rule_id for s in skipped}),
+    )
