@@ -385,3 +385,46 @@ def test_tools_added_later_pick_up_their_past_usage(store: Store, tmp_path: Path
     assert report.rematched == quizzo > 0
     assert unmatched_apps(store) == []
     assert count(store, "SELECT count(*) AS n FROM usage_events WHERE tool_id = 'quizzo'") == quizzo
+
+
+def test_cli_pulls_from_a_configured_lrs(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statement = {
+        "id": "6690e6c9-3ef0-4ed3-8b37-7f3964730bee",
+        "actor": {"account": {"homePage": "https://sis.riverside.k12.us", "name": "stu-17"}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+        "object": {"id": "https://www.readwell.example/books/1"},
+        "stored": "2026-02-03T14:05:07Z",
+    }
+    httpserver.expect_request("/xapi/statements").respond_with_json(
+        {"statements": [statement], "more": ""}
+    )
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(
+        "district: {id: riverside, name: Riverside}\n"
+        "tools:\n"
+        "  - {id: readwell, name: ReadWell, category: content,\n"
+        "     identifiers: {domains: [readwell.example]}}\n"
+        "sources:\n"
+        "  moodle-lrs:\n"
+        "    kind: xapi\n"
+        f"    base_url: {httpserver.url_for('/xapi')}\n"
+        "    secrets: {key: TEST_LRS_KEY, secret: TEST_LRS_SECRET}\n"
+        "    options: {district_account_homepages: ['https://sis.riverside.k12.us']}\n",
+        encoding="utf-8",
+    )
+    args = ["--inventory", str(inventory), "--store", str(tmp_path / "s.duckdb")]
+    runner = CliRunner()
+    missing = runner.invoke(app, ["ingest", "--lrs", "moodle-lrs", *args])
+    assert missing.exit_code == 2 and "TEST_LRS_KEY" in missing.output
+    monkeypatch.setenv("TEST_LRS_KEY", "key")
+    monkeypatch.setenv("TEST_LRS_SECRET", "secret-9f8e")
+    result = runner.invoke(app, ["ingest", "--lrs", "moodle-lrs", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["matched"] == 1
+    assert "secret-9f8e" not in result.output
+    with Store.open(tmp_path / "s.duckdb") as opened:
+        keys = opened.query_arrow("SELECT user_key, tool_id FROM usage_events").to_pylist()
+        assert keys == [{"user_key": opened.keys.user("stu-17"), "tool_id": "readwell"}]
+    assert runner.invoke(app, ["ingest", "--lrs", "nope", *args]).exit_code == 2

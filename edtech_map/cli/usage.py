@@ -11,19 +11,24 @@ Examples
 from __future__ import annotations
 
 import csv
+import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 from rich.table import Table
 
+from connectors.http import HttpClient
+from connectors.xapi import lrs_client
 from edtech_map.cli.app import ExitCode, app, console, err_console, fail, print_json
 from edtech_map.errors import EdtechMapError, InventoryError
 from edtech_map.inventory import load_ecosystem
 from edtech_map.model import Ecosystem
 from edtech_map.store import Store, StoreError, default_store_path
-from edtech_map.usage import FORMATS, IngestReport, ingest, usage_by_tool
+from edtech_map.usage import FORMATS, IngestReport, ingest, ingest_lrs, usage_by_tool
 
 __all__ = ["ingest_command", "usage_command"]
 
@@ -33,7 +38,7 @@ _INVENTORY_OPTION = typer.Option(
     "--inventory",
     help="The inventory whose tools usage is matched to (skipped with a warning if absent).",
 )
-_PATHS_ARGUMENT = typer.Argument(..., help="Usage files or folders of them.")
+_PATHS_ARGUMENT = typer.Argument(None, help="Usage files or folders of them.")
 _STORE_OPTION = typer.Option(
     None, "--store", help="The store file (default: .edtech-map/store.duckdb beside the inventory)."
 )
@@ -75,7 +80,7 @@ def _source_options(ecosystem: Ecosystem | None) -> dict[str, dict[str, Any]]:
 
 @app.command("ingest", help=INGEST_HELP)
 def ingest_command(
-    paths: list[Path] = _PATHS_ARGUMENT,
+    paths: list[Path] | None = _PATHS_ARGUMENT,
     format: str | None = typer.Option(  # the option is called --format
         None, "--format", help="caliper, xapi or csv (default: told from each file)."
     ),
@@ -83,6 +88,13 @@ def ingest_command(
     inventory: Path = _INVENTORY_OPTION,
     strict: bool = typer.Option(
         False, "--strict", help="Stop at the first bad record; ingest nothing."
+    ),
+    lrs: str | None = typer.Option(
+        None,
+        "--lrs",
+        help="Also pull statements from the LRS configured as sources.<NAME> (kind xapi, "
+        "base_url, secrets: key and secret as environment variable names), from where the "
+        "last pull stopped.",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -102,24 +114,77 @@ def ingest_command(
     """
     if format is not None and format not in FORMATS:
         raise fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
-    ecosystem = _load_inventory(inventory)
+    if not paths and lrs is None:
+        raise fail("give usage files or folders, or --lrs NAME")
+    ecosystem = _load_inventory(inventory, warn=lrs is None)
+    if lrs is not None and ecosystem is None:
+        raise fail(
+            f"--lrs {lrs}: the LRS is configured in the inventory's sources; {inventory} "
+            "was not found (give --inventory)"
+        )
     store_path = store or default_store_path(inventory)
+    options = _source_options(ecosystem)
+    # Check the LRS settings before anything is read, so a typo cannot follow a file ingest.
+    client = _lrs_client(ecosystem, lrs) if lrs is not None and ecosystem is not None else None
+    reports: list[IngestReport] = []
     try:
-        with Store.open(store_path) as opened:
-            report = ingest(
-                opened, paths, ecosystem, format, strict, options=_source_options(ecosystem)
-            )
+        with Store.open(store_path) as opened, client or nullcontext():
+            if paths:
+                reports.append(ingest(opened, paths, ecosystem, format, strict, options=options))
+            if client is not None and lrs is not None and ecosystem is not None:
+                reports.append(
+                    ingest_lrs(
+                        opened,
+                        client,
+                        ecosystem,
+                        strict=strict,
+                        options=dict(ecosystem.sources[lrs].options),
+                    )
+                )
     except StoreError as error:
         raise fail(str(error)) from None
     except EdtechMapError as error:
         strict_refusal = strict and "strict mode" in str(error)
         raise fail(str(error), ExitCode.FINDINGS if strict_refusal else ExitCode.USAGE) from None
+    report = IngestReport(
+        run_id=reports[0].run_id,
+        files=[f for r in reports for f in r.files],
+        rematched=sum(r.rematched for r in reports),
+    )
     if json_output:
         print_json({"store": str(store_path), **report.as_dict()})
     else:
         _print_report(report, store_path)
     if not report.ok:
         raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _lrs_client(ecosystem: Ecosystem, name: str) -> HttpClient:
+    """The HTTP client for the LRS named in ``sources:``; the secret comes from the environment."""
+    source = ecosystem.sources.get(name)
+    if source is None or source.kind != "xapi":
+        known = [k for k, v in ecosystem.sources.items() if v.kind == "xapi"]
+        raise fail(
+            f"--lrs {name}: no xapi source of that name in sources: (xapi sources: "
+            f"{', '.join(known) or 'none'})"
+        )
+    if not source.base_url:
+        raise fail(
+            f"sources.{name}.base_url: give the LRS's xAPI root, e.g. https://lrs.example.org/xapi"
+        )
+    values: dict[str, str] = {}
+    for credential in ("key", "secret"):
+        variable = source.secrets.get(credential)
+        value = os.environ.get(variable) if variable else None
+        if not value:
+            where = (
+                f"the environment variable {variable}"
+                if variable
+                else (f"sources.{name}.secrets.{credential} (the name of an environment variable)")
+            )
+            raise fail(f"--lrs {name}: the LRS {credential} is missing: set {where}")
+        values[credential] = value
+    return lrs_client(source.base_url, values["key"], SecretStr(values["secret"]))
 
 
 def _print_report(report: IngestReport, store_path: Path) -> None:
