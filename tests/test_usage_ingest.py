@@ -428,3 +428,53 @@ def test_cli_pulls_from_a_configured_lrs(
         keys = opened.query_arrow("SELECT user_key, tool_id FROM usage_events").to_pylist()
         assert keys == [{"user_key": opened.keys.user("stu-17"), "tool_id": "readwell"}]
     assert runner.invoke(app, ["ingest", "--lrs", "nope", *args]).exit_code == 2
+
+
+def test_generated_caliper_feed_counts_equal_an_independent_query(tmp_path: Path) -> None:
+    generator = pytest.importorskip("edtech_map.samples.generator")
+    out = tmp_path / "workspace"
+    manifest = generator.generate_workspace(out, size="s", scale=0.05)
+    ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
+    feed = out / manifest.files["caliper"]
+    with Store.open(out / "ws" / "store.duckdb") as opened:
+        ingest(opened, [feed], ecosystem)
+        got = {
+            (r["tool"], r["active_students"], r["active_teachers"], r["events"])
+            for r in usage_by_tool(opened)
+        }
+    apps = [
+        (app_id.rstrip("/"), tool.id)
+        for tool in ecosystem.tools
+        for app_id in tool.identifiers.caliper_app_ids
+    ]
+    independent = duckdb.connect()
+    independent.execute("CREATE TABLE apps (app VARCHAR, tool VARCHAR)")
+    independent.executemany("INSERT INTO apps VALUES (?, ?)", apps)
+    expected = independent.sql(
+        f"""
+        WITH lines AS (SELECT json FROM read_json_objects('{feed}')),
+        events AS (
+            SELECT unnest(CASE WHEN json_type(json, '$.data') = 'ARRAY'
+                               THEN json_extract(json, '$.data[*]') ELSE [json] END) AS e
+            FROM lines
+        ),
+        flat AS (
+            SELECT json_extract_string(e, '$.id') AS id,
+                   coalesce(json_extract_string(e, '$.actor.id'),
+                            json_extract_string(e, '$.actor')) AS actor,
+                   CASE WHEN json_type(e, '$.edApp') = 'OBJECT'
+                        THEN json_extract_string(e, '$.edApp.id')
+                        ELSE json_extract_string(e, '$.edApp') END AS ed_app,
+                   json_extract_string(e, '$.membership.roles[0]') AS role
+            FROM events
+        )
+        SELECT coalesce(apps.tool, flat.ed_app) AS tool,
+               count(DISTINCT actor) FILTER (WHERE role = 'Learner'),
+               count(DISTINCT actor) FILTER (WHERE role = 'Instructor'),
+               count(DISTINCT id)
+        FROM flat LEFT JOIN apps ON rtrim(flat.ed_app, '/') = apps.app
+        GROUP BY ALL
+        """
+    ).fetchall()
+    assert got == set(expected)
+    assert sum(row[3] for row in expected) == manifest.counts.caliper_events
