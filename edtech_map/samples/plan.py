@@ -27,7 +27,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -151,12 +151,9 @@ class DistrictPlan:
     healthy: tuple[str, ...]
     shadow_apps: tuple[ShadowApp, ...]
     copied_text: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ----- Riverside: the answer key, declared by hand ---------------------------------------
-
-_CHANNEL_OVERRIDES: dict[str, Channel] = {}
 
 _RIVERSIDE_USAGE: dict[str, dict[str, float]] = {
     # The platforms carry most of the use.
