@@ -43,8 +43,8 @@ demo: setup  ## run the whole pipeline on the sample district into ./demo-output
 	$(BIN)/edtech-map demo --out $(DEMO_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check edtech_map connectors tests benchmarks docs
-	$(BIN)/ruff format --check edtech_map connectors tests benchmarks docs
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
