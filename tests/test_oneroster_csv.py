@@ -1089,3 +1089,15 @@ def test_the_docs_map_every_column_the_connector_knows() -> None:
         for column in stream.table.columns:
             if column != "source":
                 assert f"`{column}`" in page, f"{stream.table.name}.{column}"
+
+
+def test_the_generated_sample_roster_imports_cleanly(store: Store, tmp_path: Path) -> None:
+    from edtech_map.samples import generate_workspace  # the sample generator's own bundle
+
+    generate_workspace(tmp_path / "sample", size="s", scale=0.05)
+    roster = tmp_path / "sample" / "roster"
+    files = bundle_bytes(roster)
+    report = run(store, roster)
+    assert report.ok and report.read > 0, report.as_dict()
+    assert_counts_match_files(report, files, store)
+    assert leaks(text_values(store), personal_values(files)) == set()
