@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -44,7 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import (
     Row,
@@ -137,6 +138,17 @@ class Config(BaseModel):
     max_ratio: int = Field(
         200, ge=1, description="Largest compression ratio of a zip member over 1 MiB."
     )
+    encoding: str = Field(
+        "utf-8", description="Text encoding of the files; cp1252 for some Excel exports."
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"{value!r} is not a text encoding Python knows") from None
 
 
 class NotOneRosterError(SourceError):
@@ -883,6 +895,7 @@ class Bundle:
 
     path: Path
     members: dict[str, str]
+    encoding: str = "utf-8"
     version: str = "1.1"
     files: dict[str, BundleFile] = field(default_factory=dict)
     _zip: zipfile.ZipFile | None = None
@@ -919,12 +932,12 @@ class Bundle:
             def lines() -> Iterator[str]:
                 for number, line in enumerate(binary, start=1):
                     try:
-                        text = line.decode("utf-8")
+                        text = line.decode(self.encoding)
                     except UnicodeDecodeError as error:
                         raise SourceError(
-                            f"{shown}:{number}: not UTF-8 text ({error.reason} at byte "
-                            f"{error.start + 1} of the line); save the file as UTF-8 and "
-                            f"import again"
+                            f"{shown}:{number}: not {self.encoding} text ({error.reason} at "
+                            f"byte {error.start + 1} of the line); save the file as UTF-8, or "
+                            f"give its encoding (--encoding cp1252 for many Excel exports)"
                         ) from None
                     yield text.removeprefix("\ufeff") if number == 1 else text
 
@@ -974,6 +987,15 @@ def _zip_members(path: Path, config: Config) -> tuple[zipfile.ZipFile, dict[str,
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
         raise SourceError(f"{path}: not a readable zip file ({error})") from None
+    try:
+        return archive, _checked_sizes(archive, path, config)
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _checked_sizes(archive: zipfile.ZipFile, path: Path, config: Config) -> dict[str, int]:
+    """Member -> declared size, after refusing unsafe names, encryption and zip bombs."""
     sizes: dict[str, int] = {}
     total = 0
     for info in archive.infolist():
@@ -982,12 +1004,10 @@ def _zip_members(path: Path, config: Config) -> tuple[zipfile.ZipFile, dict[str,
         if info.is_dir() or name.parts[0] == "__MACOSX" or name.name.startswith("._"):
             continue
         if info.flag_bits & 0x1:
-            archive.close()
             raise SourceError(f"{path}: {info.filename} is encrypted; unzip it with its password")
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > 1024**2 and ratio > config.max_ratio:
-            archive.close()
             raise SourceError(
                 f"{path}: {info.filename} would expand {ratio:.0f}-fold (limit "
                 f"{config.max_ratio}); refusing a possible zip bomb. Unzip it yourself and "
@@ -995,12 +1015,11 @@ def _zip_members(path: Path, config: Config) -> tuple[zipfile.ZipFile, dict[str,
             )
         sizes[info.filename] = info.file_size
     if total > config.max_total_bytes:
-        archive.close()
         raise SourceError(
             f"{path}: the zip holds {total:,} bytes uncompressed, over the limit of "
             f"{config.max_total_bytes:,}; raise max_total_bytes if this is genuine."
         )
-    return archive, sizes
+    return sizes
 
 
 def _csv_members(names: list[str], path: Path) -> dict[str, str]:
@@ -1042,7 +1061,7 @@ def open_bundle(path: Path, config: Config, report: SyncReport) -> Iterator[Bund
         raise SourceError(f"{path}: no such file or folder; give a OneRoster folder or zip")
     if path.is_dir():
         names = [p.name for p in sorted(path.iterdir()) if p.is_file()]
-        bundle = Bundle(path=path, members=_csv_members(names, path))
+        bundle = Bundle(path=path, members=_csv_members(names, path), encoding=config.encoding)
     else:
         archive, sizes = _zip_members(path, config)
         try:
@@ -1053,6 +1072,7 @@ def open_bundle(path: Path, config: Config, report: SyncReport) -> Iterator[Bund
         bundle = Bundle(
             path=path,
             members=members,
+            encoding=config.encoding,
             _zip=archive,
             _sizes=sizes,
             _max_total=config.max_total_bytes,
@@ -1180,7 +1200,10 @@ _CLEVER_FILES = {"students.csv", "teachers.csv", "sections.csv", "schools.csv", 
 def _not_oneroster(bundle: Bundle) -> str:
     names = sorted(bundle.members)
     if not names:
-        return f"{bundle.path}: no CSV files; give the folder or zip of a OneRoster CSV export"
+        return (
+            f"{bundle.path}: no CSV files; give the folder or zip of a OneRoster CSV export "
+            f"(if the files sit in a subfolder, give that folder)"
+        )
     shown = ", ".join(bundle.display(bundle.members[n]) for n in names[:6])
     columns = _header(bundle, bundle.members[names[0]])[:5]
     if set(names) & _CLEVER_FILES:
@@ -1211,11 +1234,38 @@ class _Layout:
     min_width: int
 
 
-def _layout(header: list[str], bundle_file: BundleFile, report: SyncReport, keep: bool) -> _Layout:
+#: Columns never read at all, per file: passwords always, people's details unless names are kept.
+_NEVER_READ = {
+    "users": frozenset({"password"}),
+    "user_profiles": frozenset({"password", "username"}),
+}
+_IDENTITY_COLUMNS = frozenset(
+    {"givenName", "familyName", "middleName", "preferredGivenName", "preferredFamilyName",
+     "email", "username", "identifier"}
+)  # fmt: skip
+
+
+def _unread(spec: FileSpec, keep_identities: bool) -> frozenset[str]:
+    """The columns of ``spec`` whose values are dropped as the line is split."""
+    unread = _NEVER_READ.get(spec.stream, frozenset())
+    if spec.stream == "users":
+        personal = frozenset(_USER_PERSONAL)
+        unread |= personal - _IDENTITY_COLUMNS if keep_identities else personal
+    return unread
+
+
+def _layout(
+    header: list[str],
+    bundle_file: BundleFile,
+    report: SyncReport,
+    keep: bool,
+    unread: frozenset[str] = frozenset(),
+) -> _Layout:
     spec, shown = bundle_file.spec, bundle_file.name
     canonical = spec.canonical
     aliases = {**_GLOBAL_ALIASES, **spec.aliases}
     names: list[str | None] = []
+    seen: set[str] = set()
     extensions: list[tuple[int, str]] = []
     ignored: list[str] = []
     unnamed = 0
@@ -1245,9 +1295,11 @@ def _layout(header: list[str], bundle_file: BundleFile, report: SyncReport, keep
                 f"the sender to leave passwords out of roster exports"
             )
             name = None
-        if name is not None and name in names:
+        if name is not None and name in seen:
             raise SourceError(f"{shown}:1: column {name!r} appears twice; remove one")
-        names.append(name)
+        if name is not None:
+            seen.add(name)
+        names.append(None if name in unread else name)
     if unnamed:
         report.warn(
             f"{shown}:1: {unnamed} column{'s' if unnamed > 1 else ''} without a name; ignored"
@@ -1270,8 +1322,8 @@ def _layout(header: list[str], bundle_file: BundleFile, report: SyncReport, keep
                 f"{shown}:1: unknown column{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown[:5])} not stored"
             )
-    missing = [c for c in spec.required if c not in names]
-    if spec.stream == "users" and report.version != "1.2" and "role" not in names:
+    missing = [c for c in spec.required if c not in seen]
+    if spec.stream == "users" and report.version != "1.2" and "role" not in seen:
         missing.append("role")
     if missing:
         found = ", ".join(h for h in header if h.strip()) or "(none)"
@@ -1313,7 +1365,8 @@ def read_records(
                     f"{shown}: the file is empty (not even a header line); a OneRoster file "
                     f"always starts with its header"
                 )
-            layout = _layout(header, bundle_file, report, keep_extensions)
+            unread = _unread(bundle_file.spec, ctx.keep_identities)
+            layout = _layout(header, bundle_file, report, keep_extensions, unread)
             line = reader.line_num
             for row in reader:
                 start, line = line + 1, reader.line_num

@@ -484,7 +484,7 @@ def test_a_bad_file_in_the_middle_leaves_the_store_as_it_was(
     folder = unzip_to(moodle / "Test_full_data_set.zip", tmp_path / "bad")
     classes = (folder / "classes.csv").read_bytes()
     (folder / "classes.csv").write_bytes(classes.replace(b"Introduction", b"Intro\xffduction"))
-    with pytest.raises(SourceError, match=r"classes\.csv:2: not UTF-8 text"):
+    with pytest.raises(SourceError, match=r"classes\.csv:2: not utf-8 text \(invalid start byte"):
         run(store, folder)
     assert dump(store) == before
 
@@ -694,6 +694,39 @@ def test_zip_bombs_are_refused(store: Store, tmp_path: Path) -> None:
         archive.writestr("orgs.csv", "sourcedId\no1\n" * 100)
     with pytest.raises(SourceError, match="over the limit of 100"):
         run(store, small, max_total_bytes=100)
+
+
+def test_an_excel_cp1252_export_reads_with_its_encoding(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "excel"
+    folder.mkdir()
+    (folder / "orgs.csv").write_bytes(
+        "sourcedId,name\r\no1,Escuela José Martí\r\n".encode("cp1252")
+    )
+    with pytest.raises(SourceError, match=r"orgs\.csv:2: not utf-8 text.*--encoding cp1252"):
+        run(store, folder)
+    run(store, folder, encoding="cp1252")
+    assert table_rows(store, "SELECT name FROM orgs") == {("Escuela José Martí",)}
+
+
+def test_names_are_not_even_read_unless_kept(store: Store, tmp_path: Path) -> None:
+    folder = write_bundle(
+        tmp_path / "names", {"users.csv": "sourcedId,role,givenName,email\nu1,student,Ada,a@x\n"}
+    )
+    seen: list[dict[str, Any]] = []
+    original = oneroster_csv.TRANSFORMS["users"]
+
+    def spy(values: Any, ctx: SyncContext) -> dict[str, Any]:
+        seen.append(dict(values))
+        return original(values, ctx)
+
+    oneroster_csv.TRANSFORMS["users"] = spy
+    try:
+        run(store, folder)
+        run(store, folder, keep_identities=True)
+    finally:
+        oneroster_csv.TRANSFORMS["users"] = original
+    assert seen[0] == {"sourcedId": "u1", "role": "student"}
+    assert seen[1] == {"sourcedId": "u1", "role": "student", "givenName": "Ada", "email": "a@x"}
 
 
 def test_a_file_that_is_not_a_zip_is_refused(store: Store, tmp_path: Path) -> None:

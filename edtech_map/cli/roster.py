@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,6 +69,9 @@ def import_roster(
     keep_extensions: bool = typer.Option(
         False, "--keep-extensions", help="Keep metadata.* and ext_* columns (not for people)."
     ),
+    encoding: str = typer.Option(
+        "utf-8", "--encoding", help="Text encoding of the files (cp1252 for some Excel exports)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Import a OneRoster CSV roster into the store (the ``import-roster`` command).
@@ -86,7 +90,12 @@ def import_roster(
     if not path.exists():
         raise fail(f"{path}: no such file or folder; give a OneRoster CSV folder or zip")
     store_path = store or default_store_path(INVENTORY)
-    options = {"path": path, "keep_extensions": keep_extensions}
+    options = {"path": path, "keep_extensions": keep_extensions, "encoding": encoding}
+    try:
+        oneroster_csv.Config.model_validate(options)
+    except ValidationError as error:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise fail(f"invalid option: {problems}") from None
     try:
         with Store.open(store_path) as opened, _progress(json_output) as progress:
             tasks: dict[str, TaskID] = {}
