@@ -307,8 +307,8 @@ def _usage(
     hours = events.replace(
         "SELECT * FROM local",
         f"""SELECT tool_id, school,
-                   CASE WHEN isodow(local_at) >= 6 THEN 'weekend'
-                        WHEN CAST(local_at AS TIME) = TIME '00:00:00' THEN 'day_only'
+                   CASE WHEN CAST(local_at AS TIME) = TIME '00:00:00' THEN 'day_only'
+                        WHEN isodow(local_at) >= 6 THEN 'weekend'
                         WHEN CAST(local_at AS TIME) >= TIME '{start}' AND CAST(local_at AS TIME) < TIME '{end}'
                             THEN 'school_hours'
                         ELSE 'evening' END AS part,
@@ -467,7 +467,8 @@ def compute_aggregates(
         Days are the district's (its ``timezone``); school hours are its ``school_day``. Usage
         schools (roster org ids, or IRIs ending in them) are mapped to inventory schools through
         each school's ``roster_ids``; the rest count as ``unknown``. Events stamped at exactly
-        local midnight (day-level exports) count as ``day_only``: their hour is not known.
+        local midnight (day-level exports) count as ``day_only``: their hour is not known, so
+    they are left out of the school-hours split and the hour-of-week profile.
 
         Examples
         --------

@@ -10,7 +10,7 @@ Preconditions are decorators: :func:`requires_usage` and :func:`requires_roster`
 Examples
 --------
 >>> import networkx as nx
->>> from datetime import date
+>>> from datetime import date, timedelta
 >>> from edtech_map.model import Ecosystem
 >>> eco = Ecosystem(district={"id": "d", "name": "D"},
 ...                 tools=[{"id": "app", "name": "App", "category": "content"}])
@@ -27,7 +27,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import networkx as nx
@@ -48,6 +48,8 @@ __all__ = [
     "RuleFunction",
     "count_text",
     "count_value",
+    "full_weeks",
+    "label",
     "load_rules",
     "requires_roster",
     "requires_usage",
@@ -62,7 +64,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 RULE_MODULES = (
+    "edtech_map.analyses.teacher_only",
+    "edtech_map.analyses.utilisation",
+    "edtech_map.analyses.overlaps",
+    "edtech_map.analyses.coverage",
     "edtech_map.analyses.privacy",
+    "edtech_map.analyses.discovery",
+    "edtech_map.analyses.fidelity",
+    "edtech_map.analyses.time_of_use",
+    "edtech_map.analyses.consistency",
     "edtech_map.analyses.structure",
 )
 """The modules that hold rules; :func:`load_rules` imports them so :data:`RULES` is full."""
@@ -240,6 +250,56 @@ def count_value(count: int, min_cell_size: int) -> int | str:
     return f"<{min_cell_size}" if 0 < count < min_cell_size else count
 
 
+def full_weeks(G: nx.MultiDiGraph[str]) -> list[str]:
+    """ISO weeks (``2026-W46``) wholly inside the usage data's observed days.
+
+    Weekly rates use only these, so a window that starts on a Thursday does not read as a
+    quiet week. When no week is whole, every week seen counts.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph(usage={"observed_start": "2026-11-03", "observed_end": "2026-11-23"})
+    >>> full_weeks(G)
+    ['2026-W46', '2026-W47']
+    """
+    window = G.graph.get("usage") or {}
+    start = date.fromisoformat(str(window.get("observed_start") or window.get("start")))
+    end = date.fromisoformat(str(window.get("observed_end") or window.get("end")))
+    weeks: list[str] = []
+    day = start
+    while day <= end:
+        year, week, weekday = day.isocalendar()
+        monday = day - timedelta(days=weekday - 1)
+        if monday >= start and monday + timedelta(days=6) <= end:
+            weeks.append(f"{year}-W{week:02d}")
+        day += timedelta(days=1)
+    weeks = sorted(set(weeks))
+    if not weeks:
+        seen = {
+            week
+            for _, data in G.nodes(data=True)
+            for by_week in (data.get("weekly") or {}).values()
+            for week in by_week
+        }
+        weeks = sorted(seen)
+    return weeks
+
+
+def label(G: nx.MultiDiGraph[str], node: str) -> str:
+    """A node's human label (its ``label`` attribute), or its id.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_node("mathly", label="Mathly")
+    >>> label(G, "mathly"), label(G, "other")
+    ('Mathly', 'other')
+    """
+    if node in G:
+        return str(G.nodes[node].get("label", node))
+    return node
+
+
 def load_rules() -> dict[str, Rule]:
     """Import every rule module and return :data:`RULES`, sorted by id.
 
@@ -347,6 +407,13 @@ def run_audit(
     graph.graph["min_cell_size"] = ecosystem.audit.min_cell_size
     graph.graph.setdefault("timezone", ecosystem.district.timezone)
     graph.graph.setdefault("school_day", ecosystem.district.school_day.model_dump(mode="json"))
+    for tool in ecosystem.tools:  # inventory facts the graph does not carry, for usage rules
+        if tool.id in graph:
+            graph.nodes[tool.id]["has_identifiers"] = not tool.identifiers.is_empty()
+            if tool.recommended_use and tool.recommended_use.sessions_per_week:
+                graph.nodes[tool.id]["recommended_sessions"] = (
+                    tool.recommended_use.sessions_per_week
+                )
     if aggregates is not None:
         aggregates.attach(graph)
     findings: list[Finding] = []

@@ -76,6 +76,8 @@ def pii_without_dpa(G: nx.MultiDiGraph[str]) -> list[Finding]:
         if not data.get("student_pii") or G.nodes[target].get("dpa_in_force"):
             continue
         status = str(G.nodes[target].get("dpa_status", "missing"))
+        if status == "signed":
+            status = "expired"  # signed but not in force: past its end date
         flow = str(data.get("flow", f"{source}->{target}"))
         elements = [str(e) for e in data.get("data", [])]
         findings.append(
@@ -85,7 +87,7 @@ def pii_without_dpa(G: nx.MultiDiGraph[str]) -> list[Finding]:
                 subjects=(target, flow),
                 message=(
                     f"{_label(G, source)} sends student data ({', '.join(elements) or 'PII'}) to "
-                    f"{_label(G, target)}, whose DPA is {status}, not in force."
+                    f"{_label(G, target)}, which has no DPA in force ({status})."
                 ),
                 evidence={
                     "source": source,
