@@ -250,8 +250,10 @@ _STATED_GRADES: tuple[tuple[re.Pattern[str], Confidence], ...] = (
         ),
         H,
     ),
+    (re.compile(r"\b(?P<g>junior high)(?: school)?\b", re.IGNORECASE), L),
     (re.compile(r"\b(?P<g>freshman|sophomore|junior|senior)\b", re.IGNORECASE), M),
     (re.compile(r"\b(?P<lo>k|pk|\d{1,2})\s*(?:-|–)\s*(?P<hi>\d{1,2})\b", re.IGNORECASE), M),
+    (re.compile(r"\b(?P<g>elementary|middle|high)(?: school)?\b", re.IGNORECASE), L),
 )
 # A bare number right after a subject word: "Math 7", "English 10", "Science 6".
 _NUMBER_AFTER = re.compile(
@@ -271,6 +273,7 @@ _WORD_GRADES = {
     "twelfth": "12", "freshman": "9", "sophomore": "10", "junior": "11", "senior": "12",
     "kindergarten": "K", "prek": "PK", "pre-k": "PK", "prekindergarten": "PK",
     "pre-kindergarten": "PK", "tk": "TK", "k": "K",
+    "junior high": "7-8", "elementary": "K-5", "middle": "6-8", "high": "9-12",
 }  # fmt: skip
 #: Subjects whose courses are numbered by grade ("Math 7"); elsewhere a number is a level
 #: ("Spanish 2", "Ceramics 2").
