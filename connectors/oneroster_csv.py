@@ -891,6 +891,16 @@ class Bundle:
 
     Made by :func:`open_bundle`; ``open_lines`` reads a member as UTF-8 lines (BOM removed,
     line endings kept for the csv module).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "Users.CSV").write_bytes(b"\\xef\\xbb\\xbfsourcedId,role\\r\\nu1,student")
+    >>> with open_bundle(folder, Config(path=folder), SyncReport("s", "r")) as bundle:
+    ...     with bundle.open_lines(bundle.files["users"].member) as lines:
+    ...         bundle.version, list(lines)
+    ('1.1', ['sourcedId,role\\r\\n', 'u1,student'])
     """
 
     path: Path
@@ -1396,42 +1406,130 @@ def read_records(
 
 
 def get_orgs(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``orgs.csv`` records."""
+    """Raw ``orgs.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "orgs.csv").write_text("sourcedId,name,type\\norg-1,Lincoln,school\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_orgs(bundle, ctx)]
+    [{'sourcedId': 'org-1', 'name': 'Lincoln', 'type': 'school'}]
+    """
     yield from read_records(bundle, "orgs", ctx, keep_extensions=_keep(ctx))
 
 
 def get_academic_sessions(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``academicSessions.csv`` records."""
+    """Raw ``academicSessions.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "academicSessions.csv").write_text("sourcedId,type,startDate\\nfall,term,2024-08-19\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_academic_sessions(bundle, ctx)]
+    [{'sourcedId': 'fall', 'type': 'term', 'startDate': '2024-08-19'}]
+    """
     yield from read_records(bundle, "academic_sessions", ctx, keep_extensions=_keep(ctx))
 
 
 def get_courses(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``courses.csv`` records."""
+    """Raw ``courses.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "courses.csv").write_text('sourcedId,title,grades\\nalg1,Algebra I,"08,09"\\n')
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_courses(bundle, ctx)]
+    [{'sourcedId': 'alg1', 'title': 'Algebra I', 'grades': '08,09'}]
+    """
     yield from read_records(bundle, "courses", ctx, keep_extensions=_keep(ctx))
 
 
 def get_classes(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``classes.csv`` records."""
+    """Raw ``classes.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "classes.csv").write_text("sourcedId,title,courseSourcedId\\nalg1-p1,Algebra I P1,alg1\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_classes(bundle, ctx)]
+    [{'sourcedId': 'alg1-p1', 'title': 'Algebra I P1', 'courseSourcedId': 'alg1'}]
+    """
     yield from read_records(bundle, "classes", ctx, keep_extensions=_keep(ctx))
 
 
 def get_users(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``users.csv`` records (the password column is never read)."""
+    """Raw ``users.csv`` records (the password column is never read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "users.csv").write_text("sourcedId,role,givenName,password\\nstu-1,student,Ada,secret\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_users(bundle, ctx)]
+    [{'sourcedId': 'stu-1', 'role': 'student'}]
+    """
     yield from read_records(bundle, "users", ctx, keep_extensions=False)
 
 
 def get_user_roles(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw 1.2 ``roles.csv`` records."""
+    """Raw 1.2 ``roles.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "roles.csv").write_text("sourcedId,userSourcedId,roleType,role\\nr1,stu-1,primary,student\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_user_roles(bundle, ctx)]
+    [{'sourcedId': 'r1', 'userSourcedId': 'stu-1', 'roleType': 'primary', 'role': 'student'}]
+    """
     yield from read_records(bundle, "user_roles", ctx, keep_extensions=_keep(ctx))
 
 
 def get_user_profiles(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw 1.2 ``userProfiles.csv`` records (username and password are never read)."""
+    """Raw 1.2 ``userProfiles.csv`` records (username and password are never read).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "userProfiles.csv").write_text("sourcedId,userSourcedId,vendorId,username\\np1,stu-1,WEI18954,ada\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_user_profiles(bundle, ctx)]
+    [{'sourcedId': 'p1', 'userSourcedId': 'stu-1', 'vendorId': 'WEI18954'}]
+    """
     yield from read_records(bundle, "user_profiles", ctx, keep_extensions=False)
 
 
 def get_enrollments(bundle: Bundle, ctx: SyncContext) -> Iterator[SourceRecord]:
-    """Raw ``enrollments.csv`` records."""
+    """Raw ``enrollments.csv`` records.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "enrollments.csv").write_text("sourcedId,classSourcedId,userSourcedId,role\\ne1,alg1-p1,stu-1,student\\n")
+    >>> ctx = SyncContext(store=None, source="sis")
+    >>> with open_bundle(folder, Config(path=folder), ctx.report) as bundle:
+    ...     [dict(record.values) for record in get_enrollments(bundle, ctx)]
+    [{'sourcedId': 'e1', 'classSourcedId': 'alg1-p1', 'userSourcedId': 'stu-1', 'role': 'student'}]
+    """
     yield from read_records(bundle, "enrollments", ctx, keep_extensions=_keep(ctx))
 
 
