@@ -1134,3 +1134,16 @@ def test_the_generated_sample_roster_imports_cleanly(store: Store, tmp_path: Pat
     assert report.ok and report.read > 0, report.as_dict()
     assert_counts_match_files(report, files, store)
     assert leaks(text_values(store), personal_values(files)) == set()
+
+
+def test_cli_finds_the_store_beside_the_inventory(moodle: Path, tmp_path: Path) -> None:
+    inventory = tmp_path / "district" / "ecosystem.yaml"
+    result = CliRunner().invoke(
+        app,
+        ["import-roster", str(moodle / "Test_minimal_data_set.zip"), "--json"],
+        env={"EDTECH_MAP_INVENTORY": str(inventory)},
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "district" / ".edtech-map" / "store.duckdb").exists()
+    info = invoke("store", "info", "--inventory", str(inventory), "--json")
+    assert {c["rows"] for c in json.loads(info.stdout)["counts"] if c["table"] == "users"} == {6}

@@ -25,7 +25,6 @@ from edtech_map.store import ShrinkGuardError, Store, StoreError, default_store_
 
 __all__ = ["import_roster", "store_info"]
 
-INVENTORY = Path("ecosystem.yaml")
 
 store_app = typer.Typer(
     name="store", help="Look inside the workspace store (DuckDB).", no_args_is_help=True
@@ -34,17 +33,27 @@ app.add_typer(store_app, name="store")
 
 _PATH_ARGUMENT = typer.Argument(..., help="A OneRoster 1.1/1.2 CSV bundle: a folder or a zip.")
 _STORE_OPTION = typer.Option(
-    None,
-    "--store",
-    help="The store file (default: .edtech-map/store.duckdb beside ecosystem.yaml).",
+    None, "--store", help="The store file (default: .edtech-map/store.duckdb beside the inventory)."
+)
+_INVENTORY_OPTION = typer.Option(
+    Path("ecosystem.yaml"),
+    "--inventory",
+    envvar="EDTECH_MAP_INVENTORY",
+    help="The inventory the store sits beside (only used to find the default store).",
 )
 
 
 IMPORT_HELP = (
-    "Import a OneRoster 1.1/1.2 CSV roster (folder or zip) into the store, as one transaction. "
-    "Prints per file how many records were read, loaded, skipped and rejected. Exit 0: all "
-    "loaded; 1: records rejected, or refused by --strict or the shrink guard; 2: not a "
-    "OneRoster bundle, or a missing path."
+    "Import a OneRoster 1.1/1.2 CSV roster (folder or zip) into the store, as one transaction; "
+    "people are kept as pseudonymous keys unless --keep-names.\n\n"
+    "Prints per file how many records were read, loaded, skipped and rejected. Exit code 0: "
+    "all loaded; 1: records rejected, or refused by --strict or the shrink guard (nothing "
+    "imported); 2: not a OneRoster bundle, or a missing path.\n\n"
+    "Example: edtech-map import-roster exports/oneroster.zip --source sis"
+)
+INFO_HELP = (
+    "Show what the store holds: rows per source and table, and each stream's last pull and "
+    "cursor.\n\nExample: edtech-map store info --json"
 )
 
 
@@ -52,6 +61,7 @@ IMPORT_HELP = (
 def import_roster(
     path: Path = _PATH_ARGUMENT,
     store: Path | None = _STORE_OPTION,
+    inventory: Path = _INVENTORY_OPTION,
     source: str = typer.Option(
         oneroster_csv.SOURCE, "--source", help="Name the rows carry (one name per roster feed)."
     ),
@@ -89,7 +99,7 @@ def import_roster(
     """
     if not path.exists():
         raise fail(f"{path}: no such file or folder; give a OneRoster CSV folder or zip")
-    store_path = store or default_store_path(INVENTORY)
+    store_path = store or default_store_path(inventory)
     options = {"path": path, "keep_extensions": keep_extensions, "encoding": encoding}
     try:
         oneroster_csv.Config.model_validate(options)
@@ -169,11 +179,10 @@ def _print_report(report: SyncReport, path: Path, store_path: Path) -> None:
         console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
-@store_app.command(
-    "info", help="Show rows per source and table, and each stream's last pull and cursor."
-)
+@store_app.command("info", help=INFO_HELP)
 def store_info(
     store: Path | None = _STORE_OPTION,
+    inventory: Path = _INVENTORY_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show what the store holds (the ``store info`` command).
@@ -186,7 +195,7 @@ def store_info(
     >>> CliRunner().invoke(app, ["store", "info", "--store", str(missing)]).exit_code
     2
     """
-    store_path = store or default_store_path(INVENTORY)
+    store_path = store or default_store_path(inventory)
     try:
         with Store.open(store_path, create=False) as opened:
             counts = opened.counts()
