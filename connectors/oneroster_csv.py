@@ -36,6 +36,7 @@ import json
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -940,7 +941,7 @@ class Bundle:
         with self.open_binary(member) as binary:
 
             def lines() -> Iterator[str]:
-                for number, line in enumerate(binary, start=1):
+                for number, line in enumerate(_damage_checked(binary, shown), start=1):
                     try:
                         text = line.decode(self.encoding)
                     except UnicodeDecodeError as error:
@@ -952,6 +953,22 @@ class Bundle:
                     yield text.removeprefix("\ufeff") if number == 1 else text
 
             yield lines()
+
+
+def _damage_checked(binary: IO[bytes], shown: str) -> Iterator[bytes]:
+    """The lines of a member; a damaged zip member becomes a :class:`SourceError`."""
+    lines = iter(binary)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise SourceError(
+                f"{shown}: the zip member is damaged ({error}); re-create the zip from the "
+                f"original files"
+            ) from None
+        yield line
 
 
 class _CappedReader(io.RawIOBase):

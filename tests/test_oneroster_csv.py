@@ -729,6 +729,20 @@ def test_names_are_not_even_read_unless_kept(store: Store, tmp_path: Path) -> No
     assert seen[1] == {"sourcedId": "u1", "role": "student", "givenName": "Ada", "email": "a@x"}
 
 
+def test_a_damaged_zip_member_is_refused_by_name(store: Store, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.zip"
+    text = "sourcedId,name\n" + "".join(f"org-{i},School {i}\n" for i in range(2000))
+    with zipfile.ZipFile(damaged, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("orgs.csv", text)
+    data = bytearray(damaged.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 8] = bytes(8)  # inside the deflated stream of orgs.csv
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match=r"orgs\.csv: the zip member is damaged"):
+        run(store, damaged)
+    assert store.counts() == []
+
+
 def test_a_file_that_is_not_a_zip_is_refused(store: Store, tmp_path: Path) -> None:
     (tmp_path / "users.csv").write_text("sourcedId\n")
     with pytest.raises(SourceError, match="not a readable zip file"):
