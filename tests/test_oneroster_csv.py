@@ -1090,6 +1090,7 @@ def test_cli_exit_codes(moodle: Path, tmp_path: Path) -> None:
     write_bundle(tmp_path / "clever", {"students.csv": "School_id,Student_id\n1,2\n"})
     clever = invoke("import-roster", str(tmp_path / "clever"), "--store", store_path)
     assert clever.exit_code == 2 and "not a OneRoster CSV bundle" in clever.stderr
+    assert not Path(store_path).exists()  # nothing was created for a bundle that is not one
     write_bundle(tmp_path / "bad", {"users.csv": "sourcedId,role\nu1,student\nu2,pupil\n"})
     rejected = invoke("import-roster", str(tmp_path / "bad"), "--store", store_path)
     assert rejected.exit_code == 1

@@ -102,10 +102,15 @@ def import_roster(
     store_path = store or default_store_path(inventory)
     options = {"path": path, "keep_extensions": keep_extensions, "encoding": encoding}
     try:
-        oneroster_csv.Config.model_validate(options)
+        config = oneroster_csv.Config.model_validate(options)
+        # look at the bundle before touching the store: a wrong path creates no store
+        with oneroster_csv.open_bundle(path, config, SyncReport(source=source, run_id="check")):
+            pass
     except ValidationError as error:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
         raise fail(f"invalid option: {problems}") from None
+    except SourceError as error:
+        raise fail(str(error)) from None
     try:
         with Store.open(store_path) as opened, _progress(json_output) as progress:
             tasks: dict[str, TaskID] = {}
