@@ -39,6 +39,7 @@ from connectors.http import (
     OAuth2ClientCredentials,
     OffsetPaginator,
     PageLimitExceeded,
+    PageRequest,
     PageTokenPaginator,
     PaginationLoopError,
     PermissionDenied,
@@ -489,6 +490,51 @@ def test_a_server_that_ignores_the_offset_is_caught_by_the_page_hash(server: HTT
     assert "page 2 has the same content as page 1" in str(caught.value)
 
 
+def in_memory_source(records: list[str], style: str) -> Any:
+    """A Fetch over a list of ids, paged like a real source (for properties without a server)."""
+
+    def fetch(request: PageRequest) -> tuple[requests.Response, Any]:
+        limit = int(str(request.params.get("limit", "3")))
+        if style == "offset":
+            start = int(str(request.params["offset"]))
+        elif style == "cursor":
+            after = request.params.get("starting_after")
+            start = records.index(str(after)) + 1 if after else 0
+        else:
+            start = int(str(request.params.get("pageToken", "0")))
+        chunk = records[start : start + limit]
+        body: dict[str, Any] = {"data": [{"id": i} for i in chunk]}
+        if style == "page_token" and start + limit < len(records):
+            body["nextPageToken"] = str(start + limit)
+        response = requests.Response()
+        response.status_code, response.url = 200, request.key
+        response._content = json.dumps(body).encode()
+        if style == "offset":
+            response.headers["X-Total-Count"] = str(len(records))
+        return response, body
+
+    return fetch
+
+
+@given(
+    count=st.integers(min_value=0, max_value=40),
+    limit=st.integers(min_value=1, max_value=7),
+    style=st.sampled_from(["offset", "cursor", "page_token"]),
+)
+def test_every_record_is_pulled_exactly_once(count: int, limit: int, style: str) -> None:
+    records = [f"r{i}" for i in range(count)]
+    paginator = {
+        "offset": OffsetPaginator(items_path="data", page_size=limit),
+        "cursor": CursorPaginator(id_path="id"),
+        "page_token": PageTokenPaginator(),
+    }[style]
+
+    pages = paginator.pages(in_memory_source(records, style), "https://x.org/r", {"limit": limit})
+    pulled = [record["id"] for page in pages for record in page.json()["data"]]
+
+    assert sorted(pulled) == sorted(records)  # as multisets: no record lost or pulled twice
+
+
 def test_max_pages_caps_a_pull(server: HTTPServer) -> None:
     serve_pages(server, USERS, PAGES, style="link")
 
@@ -709,6 +755,19 @@ def test_oauth2_wrong_client_secret_fails_at_the_token_endpoint(server: HTTPServ
     message = str(caught.value)
     assert "invalid_client" in message and server.url_for("/oauth2/token") in message
     assert [request.path for request, _ in server.log] == ["/oauth2/token"]
+
+
+def test_oauth2_over_plain_http_says_why_it_is_refused(
+    server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
+    serve_token_endpoint(server, client_id="client-7", client_secret=CLIENT_SECRET)
+
+    with pytest.raises(AuthenticationError) as caught:
+        fast_client(server, auth=oauth2(server)).get(USERS)
+
+    assert "not https" in str(caught.value) and "OAUTHLIB_INSECURE_TRANSPORT" in str(caught.value)
+    assert server.log == []
 
 
 def test_a_rejected_static_bearer_token_is_not_retried(server: HTTPServer) -> None:

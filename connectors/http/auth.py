@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import requests
 from oauthlib.oauth1 import SIGNATURE_TYPE_AUTH_HEADER
-from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
+from oauthlib.oauth2 import BackendApplicationClient, InsecureTransportError, OAuth2Error
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -318,6 +318,14 @@ client_id='client-7', client_secret=SecretStr('**********'))
                 scope=self.scope,
                 timeout=self._timeout,
             )
+        except InsecureTransportError:
+            raise AuthenticationError(
+                url=self.token_url,
+                detail="The token URL is not https, and oauthlib refuses to send credentials "
+                "over plain http",
+                fix="Use the https token URL; only for a test server on localhost set "
+                "OAUTHLIB_INSECURE_TRANSPORT=1.",
+            ) from None
         except OAuth2Error as error:
             raise AuthenticationError(
                 url=self.token_url,

@@ -45,7 +45,7 @@ from .errors import (
     is_canvas_rate_limit,
     map_transport_error,
 )
-from .paginators import PageRequest, Paginator, SinglePagePaginator
+from .paginators import PageRequest, Paginator, SinglePagePaginator, query_params
 from .redaction import SCRUBBED_LOGGERS, SCRUBBER, redact_headers, redact_url
 
 __all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy", "parse_json"]
@@ -398,7 +398,7 @@ class HttpClient:
         try:
             response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.RequestException as error:
-            full = PageRequest(url, {k: str(v) for k, v in (params or {}).items()}).key
+            full = PageRequest(url, query_params(params)).key
             raise map_transport_error(error, full, page=page) from None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(

@@ -45,6 +45,7 @@ __all__ = [
     "Paginator",
     "SinglePagePaginator",
     "json_path",
+    "query_params",
 ]
 
 DEFAULT_MAX_PAGES = 10_000
@@ -61,7 +62,7 @@ class PageRequest:
     """
 
     url: str
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | list[str]] = field(default_factory=dict)
     number: int = 1
 
     @property
@@ -69,6 +70,20 @@ class PageRequest:
         """The full URL this request will fetch; a repeat of it means a pagination loop."""
         prepared = requests.Request("GET", self.url, params=dict(self.params)).prepare()
         return prepared.url or self.url
+
+
+def query_params(params: Mapping[str, Any] | None) -> dict[str, str | list[str]]:
+    """Caller's query parameters as text; a list or tuple stays a repeated parameter.
+
+    Examples
+    --------
+    >>> query_params({"limit": 100, "fields": ("sourcedId", "role"), "active": True})
+    {'limit': '100', 'fields': ['sourcedId', 'role'], 'active': 'True'}
+    """
+    return {
+        name: [str(item) for item in value] if isinstance(value, list | tuple) else str(value)
+        for name, value in (params or {}).items()
+    }
 
 
 Fetch = Callable[[PageRequest], tuple[requests.Response, Any]]
@@ -135,7 +150,7 @@ class Paginator(ABC):
 
     def first_request(self, url: str, params: Mapping[str, Any] | None) -> PageRequest:
         """The request for page 1."""
-        return PageRequest(url, {k: str(v) for k, v in (params or {}).items()}, 1)
+        return PageRequest(url, query_params(params), 1)
 
     @abstractmethod
     def next_request(
@@ -286,7 +301,10 @@ class OffsetPaginator(Paginator):
 
     def first_request(self, url: str, params: Mapping[str, Any] | None) -> PageRequest:
         request = super().first_request(url, params)
-        merged = {self.limit_param: str(self.page_size), self.offset_param: "0"}
+        merged: dict[str, str | list[str]] = {
+            self.limit_param: str(self.page_size),
+            self.offset_param: "0",
+        }
         merged.update(request.params)
         return PageRequest(url, merged, 1)
 
@@ -297,12 +315,12 @@ class OffsetPaginator(Paginator):
         count = len(items)
         if count == 0:
             return None
-        offset = int(request.params.get(self.offset_param, "0")) + count
+        offset = _int_param(request, self.offset_param, 0) + count
         total = _int_header(response, self.total_header)
         if total is not None:
             if offset >= total:
                 return None
-        elif count < int(request.params.get(self.limit_param, str(self.page_size))):
+        elif count < _int_param(request, self.limit_param, self.page_size):
             return None
         return PageRequest(
             request.url, {**request.params, self.offset_param: str(offset)}, request.number + 1
@@ -487,6 +505,14 @@ def _record_list(
             fix="Check the paginator's items_path against the source's answers.",
         )
     return items
+
+
+def _int_param(request: PageRequest, name: str, default: int) -> int:
+    value = request.params.get(name)
+    try:
+        return int(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
 
 
 def _int_header(response: requests.Response, name: str) -> int | None:
