@@ -206,3 +206,41 @@ def test_snapshot_round_trips_findings(workspace: Workspace, tmp_path: Path) -> 
     assert as_json(found[1]) == as_json(workspace.result.findings)
     assert json.loads(workspace.result.model_dump_json())["as_of"] == "2026-11-23"
     assert workspace.manifest.as_of == date(2026, 11, 23)
+
+
+def test_cli_save_then_diff_after_an_inventory_change(workspace: Workspace, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edtech_map.analyses.engine import AuditReport
+    from edtech_map.cli import app
+
+    inventory = tmp_path / "ecosystem.yaml"
+    text = (workspace.folder / "ecosystem.yaml").read_text("utf-8")
+    inventory.write_text(text, encoding="utf-8")
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(workspace.store_path.read_bytes())
+    (tmp_path / "secret.key").write_bytes((workspace.store_path.parent / "secret.key").read_bytes())
+    base = ["audit", "-i", str(inventory), "--store", str(store), "--as-of", "2026-11-23"]
+    runner = CliRunner()
+
+    first = runner.invoke(app, [*base, "--save", "-f", "json"])
+    assert first.exit_code == 1  # the sample has privacy errors
+    saved = AuditReport.model_validate_json(first.stdout)
+    assert {f.key for f in saved.result.findings} == {f.key for f in workspace.result.findings}
+
+    # WallBoard gets an owner; a new tool with no owner (and nothing else to flag) is added.
+    assert "    name: WallBoard\n" in text
+    changed = text.replace(
+        "    name: WallBoard\n", "    name: WallBoard\n    owner: Secondary ELA coordinator\n"
+    ).replace(
+        "\nflows:\n",
+        "\n  - {id: notepad, name: Notepad, category: productivity}\n\nflows:\n",
+        1,
+    )
+    inventory.write_text(changed, encoding="utf-8")
+    second = runner.invoke(app, [*base, "--diff", "-f", "json"])
+    diff = AuditReport.model_validate_json(second.stdout).diff
+    assert diff is not None and diff.previous_snapshot is not None
+    assert {f.key for f in diff.resolved} == {"EM-OWN-001:wallboard"}
+    assert {f.key for f in diff.new} == {"EM-OWN-001:notepad"}
+    assert len(diff.unchanged) == len(workspace.result.findings) - 1

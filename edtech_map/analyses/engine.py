@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import networkx as nx
 
+from pydantic import Field
+
 from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
 from edtech_map.errors import EdtechMapError
 from edtech_map.graph import build_graph
-from edtech_map.model import Ecosystem
+from edtech_map.model import Ecosystem, StrictModel
 
 if TYPE_CHECKING:
     from edtech_map.aggregates import Aggregates
@@ -44,6 +46,8 @@ __all__ = [
     "RULES",
     "RULE_MODULES",
     "AnalysisError",
+    "AuditDiff",
+    "AuditReport",
     "Rule",
     "RuleFunction",
     "count_text",
@@ -137,6 +141,32 @@ class Rule:
             elif current is not None and stripped:
                 found[current] = (found[current] + " " + stripped).strip()
         return found
+
+
+class AuditDiff(StrictModel):
+    """Findings new, resolved and unchanged since the last saved audit (``--diff``)."""
+
+    previous_snapshot: str | None = Field(description="Id of the saved audit compared with.")
+    new: tuple[Finding, ...] = ()
+    resolved: tuple[Finding, ...] = ()
+    unchanged: tuple[str, ...] = Field(default=(), description="Keys of unchanged findings.")
+
+
+class AuditReport(StrictModel):
+    """What ``edtech-map audit --format json`` prints; ``docs/audit-schema.json`` is its schema.
+
+    Examples
+    --------
+    >>> report = AuditReport(summary={"error": 0}, result=AuditResult(as_of=date(2026, 1, 1)))
+    >>> AuditReport.model_validate_json(report.model_dump_json()) == report
+    True
+    """
+
+    generator: str = Field(default="edtech-map", description="The program that wrote it.")
+    schema_version: int = Field(default=1, description="Bumped when the shape changes.")
+    summary: dict[str, int] = Field(description="Counts by severity, waived and skipped rules.")
+    result: AuditResult
+    diff: AuditDiff | None = None
 
 
 RULES: dict[str, Rule] = {}
