@@ -824,6 +824,22 @@ def test_references_that_lead_nowhere_are_counted(store: Store, tmp_path: Path) 
     }
 
 
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_connector_has_the_shape(name: str) -> None:
+    import inspect
+
+    from pydantic import BaseModel
+
+    from connectors.base import StreamSpec
+
+    module = load_connector(name)
+    assert name == module.SOURCE
+    assert module.STREAMS and all(isinstance(s, StreamSpec) for s in module.STREAMS)
+    assert all("source" in s.table.columns for s in module.STREAMS)
+    assert issubclass(module.Config, BaseModel)
+    assert list(inspect.signature(module.sync).parameters) == ["ctx"]
+
+
 def test_the_registry_finds_the_connector() -> None:
     assert REGISTRY["oneroster_csv"] == "connectors.oneroster_csv"
     assert load_connector("oneroster_csv") is oneroster_csv
