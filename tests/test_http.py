@@ -757,6 +757,36 @@ def test_oauth2_wrong_client_secret_fails_at_the_token_endpoint(server: HTTPServ
     assert [request.path for request, _ in server.log] == ["/oauth2/token"]
 
 
+@pytest.mark.usefixtures("insecure_oauth2_on_localhost")
+def test_a_failing_token_endpoint_is_retried_then_reported_as_failing(server: HTTPServer) -> None:
+    inject(server, "/oauth2/token", ServerFailure(503), method="POST")
+    serve_token_endpoint(server, client_id="client-7", client_secret=CLIENT_SECRET)
+    server.expect_request(USERS, headers={"Authorization": "Bearer token-1"}).respond_with_json(
+        {"data": [{"id": "u1"}]}
+    )
+
+    assert ids(fast_client(server, auth=oauth2(server)).pages(USERS)) == {"u1"}
+    assert statuses(server) == [503, 200, 200]
+
+    server.clear()
+    inject(server, "/oauth2/token", ServerFailure(503), method="POST", times=2)
+    client = fast_client(server, auth=oauth2(server), retry=RetryPolicy(total=1, backoff_factor=0))
+    with pytest.raises(ServerError) as caught:
+        client.get(USERS)
+    assert statuses(server) == [503, 503]
+    assert server.url_for("/oauth2/token") in str(caught.value)
+
+
+@pytest.mark.usefixtures("insecure_oauth2_on_localhost")
+def test_an_html_token_answer_is_a_bad_response(server: HTTPServer) -> None:
+    inject(server, "/oauth2/token", HtmlErrorPage(), method="POST")
+
+    with pytest.raises(BadResponse) as caught:
+        fast_client(server, auth=oauth2(server)).get(USERS)
+
+    assert "text/html" in str(caught.value) and "Jordan" not in str(caught.value)
+
+
 def test_oauth2_over_plain_http_says_why_it_is_refused(
     server: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ Examples
 """
 
 from .auth import Auth, BasicAuth, BearerAuth, OAuth1Auth, OAuth2ClientCredentials
-from .client import DEFAULT_TIMEOUT, HttpClient, RetryPolicy, parse_json
+from .client import DEFAULT_TIMEOUT, HttpClient, RetryPolicy
 from .errors import (
     AuthenticationError,
     BadResponse,
@@ -35,6 +35,7 @@ from .errors import (
     check_response,
     is_canvas_rate_limit,
     map_transport_error,
+    parse_json,
 )
 from .paginators import (
     BodyLinkPaginator,

@@ -30,7 +30,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from requests_oauthlib import OAuth1, OAuth2Session
 
-from .errors import AuthenticationError, map_transport_error
+from .errors import AuthenticationError, check_response, map_transport_error, parse_json
 from .redaction import SCRUBBER, redact_url
 
 __all__ = ["Auth", "BasicAuth", "BearerAuth", "OAuth1Auth", "OAuth2ClientCredentials"]
@@ -78,6 +78,9 @@ class Auth(AuthBase):
     def rejected_advice(self) -> str:
         """What to do when the source rejects these credentials."""
         return "Check the credentials configured for this source."
+
+    def close(self) -> None:
+        """Release any connections the credentials hold (token requests)."""
 
 
 class BearerAuth(Auth):
@@ -271,7 +274,15 @@ client_id='client-7', client_secret=SecretStr('**********'))
         """How many tokens were fetched so far (useful in tests and sync reports)."""
 
     def bind(self, adapter: HTTPAdapter, timeout: Timeout) -> None:
-        self._adapter, self._timeout = adapter, timeout
+        """Use the client's retry policy, with POST allowed, for token requests.
+
+        A client-credentials token request changes nothing on the server, so retrying it on
+        429/5xx is safe.
+        """
+        retry = adapter.max_retries
+        methods = frozenset(retry.allowed_methods or ()) | {"POST"}
+        self._adapter = HTTPAdapter(max_retries=retry.new(allowed_methods=methods))
+        self._timeout = timeout
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         with self._lock:
@@ -305,6 +316,7 @@ client_id='client-7', client_secret=SecretStr('**********'))
 
     def _fetch_token(self) -> None:
         session = OAuth2Session(client=BackendApplicationClient(client_id=self.client_id))
+        session.register_compliance_hook("access_token_response", _check_token_response)
         if self._adapter is not None:
             session.mount("https://", self._adapter)
             session.mount("http://", self._adapter)
@@ -350,8 +362,23 @@ client_id='client-7', client_secret=SecretStr('**********'))
         self.fetch_count += 1
         log.info("Fetched an access token from %s", redact_url(self.token_url))
 
+    def close(self) -> None:
+        """Close the token requests' connection pool."""
+        if self._adapter is not None:
+            self._adapter.close()
+
     def __repr__(self) -> str:
         return (
             f"OAuth2ClientCredentials(token_url={redact_url(self.token_url)!r}, "
             f"client_id={self.client_id!r}, client_secret={self.client_secret!r})"
         )
+
+
+def _check_token_response(response: requests.Response) -> requests.Response:
+    """Raise the typed error for a token endpoint that is failing (not refusing) before oauthlib
+    reads its body: a 5xx or 429 after the retries, or an HTML page instead of JSON."""
+    if response.status_code >= 500 or response.status_code == 429:
+        check_response(response)
+    if response.status_code == 200:
+        parse_json(response)
+    return response

@@ -44,11 +44,12 @@ from .errors import (
     check_response,
     is_canvas_rate_limit,
     map_transport_error,
+    parse_json,
 )
 from .paginators import PageRequest, Paginator, SinglePagePaginator, query_params
 from .redaction import SCRUBBED_LOGGERS, SCRUBBER, redact_headers, redact_url
 
-__all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy", "parse_json"]
+__all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,10 @@ class HttpClient:
         return chosen.pages(fetch, url, params)
 
     def close(self) -> None:
-        """Close the session and its connection pool."""
+        """Close the session, its connection pool and the auth's token connections."""
         self.session.close()
+        if self.auth is not None:
+            self.auth.close()
 
     def __enter__(self) -> Self:
         return self
@@ -427,7 +430,7 @@ class HttpClient:
             wait = _retry_after(response)
             why = "Retry-After"
             if wait is None:
-                wait, why = self.retry.backoff(retries), "back-off"
+                wait, why = self.retry.backoff(retries + 1), "back-off"  # never at once: 2, 4, 8 s
             if time.monotonic() - started + wait > self.retry.max_retry_time:
                 log.warning(
                     "GET %s answered 403 Rate Limit Exceeded; not retrying: waiting %.1f s "
@@ -449,46 +452,6 @@ class HttpClient:
             time.sleep(wait)
             response = self._send(url, params, page)
         return response
-
-
-def parse_json(response: requests.Response, *, page: int | None = None) -> Any:
-    """Parse a response's JSON body, or raise :class:`BadResponse` saying what came instead.
-
-    The message names the URL, page, status, content type and size, never the body.
-
-    Examples
-    --------
-    >>> response = requests.Response()
-    >>> response.status_code, response.url = 200, "https://sis.example.org/users"
-    >>> response.headers["Content-Type"] = "text/html; charset=utf-8"
-    >>> response._content = b"<html><body>Please sign in</body></html>"
-    >>> parse_json(response, page=2)
-    Traceback (most recent call last):
-    ...
-    connectors.http.errors.BadResponse: Expected JSON but got text/html; charset=utf-8 \
-(40 bytes, HTTP 200) at https://sis.example.org/users (page 2). The source may have ...
-    """
-    try:
-        return response.json()
-    except ValueError as error:  # requests.JSONDecodeError is a ValueError
-        content_type = response.headers.get("Content-Type") or "no Content-Type"
-        size = len(response.content)
-        if "json" in content_type.lower() and size:
-            position = getattr(error, "pos", None)
-            at = f", invalid at byte {position}" if isinstance(position, int) else ""
-            detail = (
-                f"The JSON answer is truncated or malformed ({size} bytes of {content_type}"
-                f"{at}, HTTP {response.status_code})"
-            )
-            fix = "Re-run the pull; if it repeats, the source or a proxy is cutting answers short."
-        else:
-            detail = (
-                f"Expected JSON but got {content_type} ({size} bytes, HTTP {response.status_code})"
-            )
-            fix = None
-        raise BadResponse(
-            url=response.url, status=response.status_code, page=page, detail=detail, fix=fix
-        ) from None
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import requests
 from urllib3.exceptions import (
@@ -47,6 +47,7 @@ __all__ = [
     "check_response",
     "is_canvas_rate_limit",
     "map_transport_error",
+    "parse_json",
 ]
 
 CANVAS_RATE_LIMIT_BODY = b"Rate Limit Exceeded"
@@ -286,6 +287,46 @@ def _request_id(response: requests.Response) -> str | None:
         if value:
             return str(value)[:100]
     return None
+
+
+def parse_json(response: requests.Response, *, page: int | None = None) -> Any:
+    """Parse a response's JSON body, or raise :class:`BadResponse` saying what came instead.
+
+    The message names the URL, page, status, content type and size, never the body.
+
+    Examples
+    --------
+    >>> response = requests.Response()
+    >>> response.status_code, response.url = 200, "https://sis.example.org/users"
+    >>> response.headers["Content-Type"] = "text/html; charset=utf-8"
+    >>> response._content = b"<html><body>Please sign in</body></html>"
+    >>> parse_json(response, page=2)
+    Traceback (most recent call last):
+    ...
+    connectors.http.errors.BadResponse: Expected JSON but got text/html; charset=utf-8 \
+(40 bytes, HTTP 200) at https://sis.example.org/users (page 2). The source may have ...
+    """
+    try:
+        return response.json()
+    except ValueError as error:  # requests.JSONDecodeError is a ValueError
+        content_type = response.headers.get("Content-Type") or "no Content-Type"
+        size = len(response.content)
+        if "json" in content_type.lower() and size:
+            position = getattr(error, "pos", None)
+            at = f", invalid at byte {position}" if isinstance(position, int) else ""
+            detail = (
+                f"The JSON answer is truncated or malformed ({size} bytes of {content_type}"
+                f"{at}, HTTP {response.status_code})"
+            )
+            fix = "Re-run the pull; if it repeats, the source or a proxy is cutting answers short."
+        else:
+            detail = (
+                f"Expected JSON but got {content_type} ({size} bytes, HTTP {response.status_code})"
+            )
+            fix = None
+        raise BadResponse(
+            url=response.url, status=response.status_code, page=page, detail=detail, fix=fix
+        ) from None
 
 
 def map_transport_error(
