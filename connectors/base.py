@@ -73,6 +73,7 @@ PROGRESS_EVERY = 1000
 #: Connector name -> module path. Modules are imported on first use by :func:`load_connector`.
 REGISTRY: dict[str, str] = {
     "canvas": "connectors.canvas",
+    "clever": "connectors.clever",
     "google_classroom": "connectors.google_classroom",
     "oneroster_csv": "connectors.oneroster_csv",
     "oneroster_rest": "connectors.oneroster_rest",
@@ -453,7 +454,7 @@ def load_connector(name: str) -> ModuleType:
     >>> load_connector("clevr")
     Traceback (most recent call last):
     ...
-    edtech_map.errors.EdtechMapError: no connector called 'clevr'; known: canvas, google_classroom, oneroster_csv, oneroster_rest, schoology
+    edtech_map.errors.EdtechMapError: no connector called 'clevr'; known: canvas, clever, google_classroom, oneroster_csv, oneroster_rest, schoology
     """
     try:
         module_path = REGISTRY[name]
