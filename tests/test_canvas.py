@@ -677,3 +677,44 @@ def test_bad_settings_are_named_without_the_secret() -> None:
     for error in (missing.value, invalid.value):
         assert TOKEN not in str(error) and TOKEN not in repr(error)
     assert "base_url" in str(invalid.value)  # missing too, said in the same message
+
+
+def test_edtech_map_pull_runs_the_connector_from_the_inventory(
+    httpserver: HTTPServer,
+    canvas_fixtures: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
+    from typer.testing import CliRunner
+
+    from connectors.base import REGISTRY
+    from edtech_map.cli import app
+
+    monkeypatch.setitem(REGISTRY, "canvas", "connectors.canvas")
+    monkeypatch.setenv("CANVAS_TOKEN", TOKEN)
+    district = build_district(canvas_fixtures)
+    serve_canvas(httpserver, district)
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(
+        "district: {id: riverside, name: Riverside USD}\n"
+        "sources:\n"
+        "  lms:\n"
+        "    kind: canvas\n"
+        f"    base_url: {httpserver.url_for('/api/v1')}\n"
+        "    secrets: {token: CANVAS_TOKEN}\n"
+        "    options: {account_id: '1', max_retries: 1, backoff_factor: 0}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(app, ["pull", "lms", "--inventory", str(inventory)])
+
+    assert result.exit_code == 0, result.output
+    assert TOKEN not in result.output
+    with Store.open(tmp_path / ".edtech-map" / "store.duckdb", create=False) as pulled:
+        assert {s["stream"] for s in pulled.sync_state("lms")} == {
+            spec.name for spec in canvas.STREAMS
+        }
+        assert rows(pulled, "SELECT user_key, class_key, role, status FROM enrollments") == (
+            expected_enrollments(district, pulled.keys)
+        )

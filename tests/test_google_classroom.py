@@ -445,3 +445,42 @@ def test_config_from_an_inventory_source_reads_the_token_from_the_environment() 
         gc.load_config({"token": TOKEN, "page_size": 0})
     for problem in (missing.value, invalid.value):
         assert TOKEN not in str(problem)
+
+
+def test_edtech_map_pull_runs_the_connector_from_the_inventory(
+    httpserver: HTTPServer,
+    schemas: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
+    from typer.testing import CliRunner
+
+    from connectors.base import REGISTRY
+    from edtech_map.cli import app
+
+    monkeypatch.setitem(REGISTRY, "google_classroom", "connectors.google_classroom")
+    monkeypatch.setenv("CLASSROOM_TOKEN", TOKEN)
+    data = build_classroom(schemas)
+    serve_classroom(httpserver, data)
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(
+        "district: {id: riverside, name: Riverside USD}\n"
+        "sources:\n"
+        "  classroom:\n"
+        "    kind: google_classroom\n"
+        f"    base_url: {httpserver.url_for('/v1')}\n"
+        "    secrets: {token: CLASSROOM_TOKEN}\n"
+        "    options: {org_key: riverside, max_retries: 1, backoff_factor: 0}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(app, ["pull", "classroom", "--inventory", str(inventory)])
+
+    assert result.exit_code == 0, result.output
+    assert TOKEN not in result.output
+    with Store.open(tmp_path / ".edtech-map" / "store.duckdb", create=False) as pulled:
+        assert {s["stream"] for s in pulled.sync_state("classroom")} == {s.name for s in gc.STREAMS}
+        assert rows(pulled, "SELECT user_key, class_key, role FROM enrollments") == (
+            expected_enrollments(data, pulled.keys)
+        )

@@ -493,3 +493,39 @@ def test_config_from_an_inventory_source_reads_the_key_pair_from_the_environment
         schoology.load_config({"consumer_key": KEY, "consumer_secret": SECRET, "limit": 201})
     for problem in (missing.value, invalid.value):
         assert SECRET not in str(problem)
+
+
+def test_edtech_map_pull_runs_the_connector_from_the_inventory(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
+    from typer.testing import CliRunner
+
+    from connectors.base import REGISTRY
+    from edtech_map.cli import app
+
+    monkeypatch.setitem(REGISTRY, "schoology", "connectors.schoology")
+    monkeypatch.setenv("SCHOOLOGY_KEY", KEY)
+    monkeypatch.setenv("SCHOOLOGY_SECRET", SECRET)
+    school = build_school()
+    serve_school(httpserver, school)
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(
+        "district: {id: riverside, name: Riverside USD}\n"
+        "sources:\n"
+        "  schoology:\n"
+        "    kind: schoology\n"
+        f"    base_url: {httpserver.url_for('/')}\n"
+        "    secrets: {consumer_key: SCHOOLOGY_KEY, consumer_secret: SCHOOLOGY_SECRET}\n"
+        "    options: {max_retries: 1, backoff_factor: 0}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(app, ["pull", "schoology", "--inventory", str(inventory)])
+
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    with Store.open(tmp_path / ".edtech-map" / "store.duckdb", create=False) as pulled:
+        assert rows(pulled, "SELECT user_key, class_key, role, status FROM enrollments") == (
+            expected_enrollments(school, pulled.keys)
+        )
