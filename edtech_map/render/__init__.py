@@ -29,8 +29,7 @@ from edtech_map.graph import write_graphml
 from edtech_map.render import dot as _dot
 from edtech_map.render import mermaid as _mermaid
 from edtech_map.render.dot import Rendered
-
-# HTML-REPORT-IMPORT
+from edtech_map.render.html import build_context, render_report, report
 from edtech_map.render.view import CLUSTER_BY, ClusterBy, DiagramError, select, with_findings
 
 __all__ = [
@@ -38,8 +37,11 @@ __all__ = [
     "ClusterBy",
     "DiagramError",
     "Rendered",
+    "build_context",
     "diagram_graph",
     "render_image",
+    "render_report",
+    "report",
     "to_dot",
     "to_graphml",
     "to_mermaid",

@@ -143,16 +143,30 @@ FLAGS: Mapping[str, Flag] = {
 """Problems shown on a tool node, in the order they are listed on it."""
 
 _OK_DPA = {"signed", "not_required"}
-_FLAG_FAMILIES = {"TCH": "teacher_only", "DPA": "no_dpa", "UNU": "unused", "USE": "unused"}
+_FLAG_RULES = {
+    "EM-TCH-001": "teacher_only",
+    "EM-USE-001": "unused",
+    "EM-DPA-002": "no_dpa",
+    "EM-DPA-003": "no_dpa",
+    "EM-DPA-006": "no_dpa",
+}
+"""Audit rules whose finding on a tool sets a flag (see ``docs/rules/``)."""
+
+
+def _active(usage: Mapping[str, Any], role: str) -> int:
+    measures = usage.get(role)
+    return int(measures.get("active_users", 0)) if isinstance(measures, Mapping) else 0
 
 
 def node_flags(data: Mapping[str, Any]) -> tuple[str, ...]:
     """The :data:`FLAGS` that apply to a tool node, read from its attributes.
 
-    ``no_dpa`` comes from the inventory (``dpa_status``, ``dpa_in_force``); the others from what
-    the audit and usage aggregates attach: a ``flags`` list, rule ids in ``findings`` (family
-    ``TCH`` means teacher-only, ``DPA`` no DPA, ``UNU``/``USE`` unused), or a ``usage`` mapping
-    with ``active_users`` / ``active_students`` / ``active_teachers``.
+    ``no_dpa`` and ``retired`` come from the inventory (``dpa_status``, ``dpa_in_force``,
+    ``status``); the others from what the audit and the usage aggregates attach: rule ids in
+    ``findings`` (:func:`with_findings`; EM-TCH-001 teacher-only, EM-USE-001 unused), or the
+    ``usage`` mapping of :meth:`edtech_map.aggregates.Aggregates.attach` (role -> measures):
+    no active users at all is unused; a student tool with teachers but no students is
+    teacher-only. A node without a ``usage`` attribute (no usage ingested) is never unused.
 
     Examples
     --------
@@ -160,8 +174,11 @@ def node_flags(data: Mapping[str, Any]) -> tuple[str, ...]:
     ...             "audience": ["students"], "findings": ["EM-TCH-001"]})
     ('teacher_only',)
     >>> node_flags({"kind": "tool", "dpa_status": "signed", "dpa_in_force": True,
-    ...             "usage": {"active_users": 0}, "status": "retiring"})
+    ...             "usage": {}, "status": "retiring"})
     ('unused', 'retired')
+    >>> node_flags({"kind": "tool", "dpa_status": "not_required", "audience": ["students"],
+    ...             "usage": {"teacher": {"active_users": 4}}})
+    ('teacher_only',)
     >>> node_flags({"kind": "school"})
     ()
     """
@@ -171,22 +188,14 @@ def node_flags(data: Mapping[str, Any]) -> tuple[str, ...]:
     status = data.get("dpa_status", "missing")
     if status not in _OK_DPA or (status == "signed" and data.get("dpa_in_force") is False):
         found.add("no_dpa")
-    for finding in data.get("findings", ()):
-        family = str(finding).split("-")[1] if str(finding).count("-") >= 2 else ""
-        if family in _FLAG_FAMILIES:
-            found.add(_FLAG_FAMILIES[family])
+    found.update(_FLAG_RULES[rule] for rule in data.get("findings", ()) if rule in _FLAG_RULES)
     usage = data.get("usage")
     if isinstance(usage, Mapping):
-        if usage.get("active_users", None) == 0:
+        total = sum(_active(usage, role) for role in usage)
+        if total == 0:
             found.add("unused")
-        students, teachers = usage.get("active_students"), usage.get("active_teachers")
-        if (
-            "students" in data.get("audience", ())
-            and isinstance(students, int)
-            and isinstance(teachers, int)
-            and students == 0
-            and teachers > 0
-        ):
+        students, teachers = _active(usage, "student"), _active(usage, "teacher")
+        if "students" in data.get("audience", ()) and students == 0 and teachers > 0:
             found.add("teacher_only")
     if data.get("status") in {"retired", "retiring"}:
         found.add("retired")
