@@ -531,7 +531,13 @@ def transform_enrollment(
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One Clever collection: the stream, its path and the table it fills."""
+    """One Clever collection: the stream, its path and the table it fills.
+
+    Examples
+    --------
+    >>> ENDPOINTS["sections"].table.name
+    'classes'
+    """
 
     stream: str
     path: str
@@ -613,35 +619,90 @@ def _pages(
 def get_schools(
     client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw schools (each record's inner ``data``), page by page (``GET /schools``)."""
+    """Raw schools (each record's inner ``data``), page by page (``GET /schools``).
+
+    Nothing is fetched until the caller iterates.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="clever")
+    >>> with make_client(Config(token=SecretStr("tok"))) as client:
+    ...     type(get_schools(client, ctx, page_size=100)).__name__
+    'generator'
+    """
     yield from _pages(client, "schools", ctx, page_size)
 
 
 def get_terms(
     client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw terms, page by page (``GET /terms``)."""
+    """Raw terms, page by page (``GET /terms``).
+
+    Nothing is fetched until the caller iterates.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="clever")
+    >>> with make_client(Config(token=SecretStr("tok"))) as client:
+    ...     type(get_terms(client, ctx, page_size=100)).__name__
+    'generator'
+    """
     yield from _pages(client, "terms", ctx, page_size)
 
 
 def get_courses(
     client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw courses, page by page (``GET /courses``)."""
+    """Raw courses, page by page (``GET /courses``).
+
+    Nothing is fetched until the caller iterates.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="clever")
+    >>> with make_client(Config(token=SecretStr("tok"))) as client:
+    ...     type(get_courses(client, ctx, page_size=100)).__name__
+    'generator'
+    """
     yield from _pages(client, "courses", ctx, page_size)
 
 
 def get_users(
     client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw users, page by page (``GET /users``)."""
+    """Raw users, page by page (``GET /users``).
+
+    Nothing is fetched until the caller iterates.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="clever")
+    >>> with make_client(Config(token=SecretStr("tok"))) as client:
+    ...     type(get_users(client, ctx, page_size=100)).__name__
+    'generator'
+    """
     yield from _pages(client, "users", ctx, page_size)
 
 
 def get_sections(
     client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw sections with their ``students`` and ``teachers``, page by page (``GET /sections``)."""
+    """Raw sections with their ``students`` and ``teachers``, page by page (``GET /sections``).
+
+    Nothing is fetched until the caller iterates.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="clever")
+    >>> with make_client(Config(token=SecretStr("tok"))) as client:
+    ...     type(get_sections(client, ctx, page_size=100)).__name__
+    'generator'
+    """
     yield from _pages(client, "sections", ctx, page_size)
 
 

@@ -523,7 +523,13 @@ def transform_enrollment(raw: Mapping[str, Any], ctx: SyncContext) -> Row:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One OneRoster collection: the stream, its path and JSON key, table and transform."""
+    """One OneRoster collection: the stream, its path and JSON key, table and transform.
+
+    Examples
+    --------
+    >>> ENDPOINTS["academic_sessions"].path, ENDPOINTS["academic_sessions"].table.name
+    ('academicSessions', 'academic_sessions')
+    """
 
     stream: str
     path: str
@@ -653,42 +659,120 @@ def _tick_page(ctx: SyncContext, stream: str, page: int, read: int) -> None:
 def get_orgs(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``orgs`` records, page by page (``GET /orgs``)."""
+    """Raw ``orgs`` records, page by page (``GET /orgs``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /orgs``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_orgs(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["orgs"], ctx, filter_, page_size)
 
 
 def get_academic_sessions(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``academicSessions`` records, page by page (``GET /academicSessions``)."""
+    """Raw ``academicSessions`` records, page by page (``GET /academicSessions``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /academicSessions``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_academic_sessions(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["academic_sessions"], ctx, filter_, page_size)
 
 
 def get_courses(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``courses`` records, page by page (``GET /courses``)."""
+    """Raw ``courses`` records, page by page (``GET /courses``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /courses``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_courses(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["courses"], ctx, filter_, page_size)
 
 
 def get_classes(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``classes`` records, page by page (``GET /classes``)."""
+    """Raw ``classes`` records, page by page (``GET /classes``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /classes``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_classes(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["classes"], ctx, filter_, page_size)
 
 
 def get_users(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``users`` records, page by page (``GET /users``)."""
+    """Raw ``users`` records, page by page (``GET /users``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /users``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_users(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["users"], ctx, filter_, page_size)
 
 
 def get_enrollments(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
 ) -> Iterator[Mapping[str, Any]]:
-    """Raw ``enrollments`` records, page by page (``GET /enrollments``)."""
+    """Raw ``enrollments`` records, page by page (``GET /enrollments``).
+
+    Nothing is fetched until the caller iterates; each page is one ``GET /enrollments``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="sis")
+    >>> config = Config(base_url="https://sis.example.org", client_id="ck",
+    ...                 client_secret=SecretStr("cs"))
+    >>> with make_client(config) as client:
+    ...     type(get_enrollments(client, ctx, page_size=500)).__name__
+    'generator'
+    """
     yield from _pages(client, ENDPOINTS["enrollments"], ctx, filter_, page_size)
 
 
