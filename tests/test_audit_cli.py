@@ -67,6 +67,8 @@ def test_json_output_round_trips_through_the_published_model(inventory: Path) ->
         "EM-GAP-002:ms",  # ms lists only Notes, which is not for students
     }
     assert report.summary["error"] == 2 and report.summary["warning"] == 2
+    assert set(report.rules) == set(load_rules())
+    assert report.rules["EM-DPA-004"].thresholds == {"within_days": 90}
     usage_rules = {r for r, spec in load_rules().items() if "usage" in spec.needs}
     assert usage_rules <= {s.rule_id for s in report.result.skipped}
     # the published schema is what pydantic says it is

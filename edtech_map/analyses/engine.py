@@ -31,7 +31,6 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import networkx as nx
-
 from pydantic import Field
 
 from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
@@ -50,6 +49,7 @@ __all__ = [
     "AuditReport",
     "Rule",
     "RuleFunction",
+    "RuleInfo",
     "count_text",
     "count_value",
     "full_weeks",
@@ -58,6 +58,7 @@ __all__ = [
     "requires_roster",
     "requires_usage",
     "rule",
+    "rule_info",
     "run_audit",
 ]
 
@@ -152,6 +153,18 @@ class AuditDiff(StrictModel):
     unchanged: tuple[str, ...] = Field(default=(), description="Keys of unchanged findings.")
 
 
+class RuleInfo(StrictModel):
+    """What a report says about each rule it ran or skipped: title, severity, thresholds."""
+
+    title: str
+    severity: Severity
+    needs: tuple[str, ...] = Field(default=(), description="usage and/or roster, or none.")
+    thresholds: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="The values this run used (defaults + audit:)."
+    )
+    help_uri: str = Field(description="The rule's page, relative to the docs.")
+
+
 class AuditReport(StrictModel):
     """What ``edtech-map audit --format json`` prints; ``docs/audit-schema.json`` is its schema.
 
@@ -166,6 +179,9 @@ class AuditReport(StrictModel):
     schema_version: int = Field(default=1, description="Bumped when the shape changes.")
     summary: dict[str, int] = Field(description="Counts by severity, waived and skipped rules.")
     result: AuditResult
+    rules: dict[str, RuleInfo] = Field(
+        default_factory=dict, description="Every rule of this run, by id."
+    )
     diff: AuditDiff | None = None
 
 
@@ -278,6 +294,32 @@ def count_value(count: int, min_cell_size: int) -> int | str:
     ('<5', 40)
     """
     return f"<{min_cell_size}" if 0 < count < min_cell_size else count
+
+
+def rule_info(ecosystem: Ecosystem, rule_ids: Iterable[str] | None = None) -> dict[str, RuleInfo]:
+    """Title, severity, needs and effective thresholds of rules, for reports.
+
+    Examples
+    --------
+    >>> eco = Ecosystem(district={"id": "d", "name": "D"},
+    ...                 audit={"thresholds": {"EM-DPA-004": {"within_days": 30}}})
+    >>> rule_info(eco, ["EM-DPA-004"])["EM-DPA-004"].thresholds
+    {'within_days': 30}
+    """
+    registry = load_rules()
+    selected = sorted(set(rule_ids)) if rule_ids is not None else list(registry)
+    info = {}
+    for rule_id in selected:
+        spec = registry[rule_id]
+        overrides = ecosystem.audit.thresholds.get(rule_id, {})
+        info[rule_id] = RuleInfo(
+            title=spec.title,
+            severity=spec.severity,
+            needs=spec.needs,
+            thresholds={**spec.thresholds, **overrides},
+            help_uri=f"rules/{rule_id}.md",
+        )
+    return info
 
 
 def full_weeks(G: nx.MultiDiGraph[str]) -> list[str]:

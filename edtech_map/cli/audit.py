@@ -38,7 +38,15 @@ from edtech_map.aggregates import (
     last_snapshot,
     save_snapshot,
 )
-from edtech_map.analyses.engine import AuditDiff, AuditReport, Rule, load_rules, run_audit
+from edtech_map.analyses.engine import (
+    AuditDiff,
+    AuditReport,
+    Rule,
+    RuleInfo,
+    load_rules,
+    rule_info,
+    run_audit,
+)
 from edtech_map.analyses.findings import AuditResult, Finding, Severity
 from edtech_map.cli.app import ExitCode, app, console, err_console, fail
 from edtech_map.cli.inventory import InventoryOption, load_or_exit
@@ -465,7 +473,8 @@ def audit_command(
     finally:
         if opened is not None:
             opened.close()
-    _emit(shown, rules, output_format, output, inventory, changes)
+    infos = rule_info(ecosystem, rule_ids or None)
+    _emit(shown, rules, output_format, output, inventory, changes, infos)
     failing = _filter(result, school=school, min_severity=fail_on).findings
     if failing:
         raise typer.Exit(int(ExitCode.FINDINGS))
@@ -478,6 +487,7 @@ def _emit(
     output: Path | None,
     inventory: Path,
     diff: AuditDiff | None,
+    infos: dict[str, RuleInfo],
 ) -> None:
     text: str
     if output_format is OutputFormat.TABLE:
@@ -488,7 +498,7 @@ def _emit(
             _print_table(result, rules, Console(file=handle, width=120, highlight=False), diff)
         return
     if output_format is OutputFormat.JSON:
-        report = AuditReport(summary=result.summary(), result=result, diff=diff)
+        report = AuditReport(summary=result.summary(), result=result, rules=infos, diff=diff)
         text = report.model_dump_json(indent=2) + "\n"
     elif output_format is OutputFormat.CSV:
         text = render_csv(result, rules)
