@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import pickle
 import socket
 import traceback
 from collections.abc import Iterator
@@ -322,6 +323,32 @@ def test_check_response_maps_each_status_to_one_typed_error(
     assert f"HTTP {status}" in message and "(page 7)" in message and "req-42" in message
     assert "https://sis.example.org/users?access_token=***" in message
     assert "FAKE-TOKEN-IN-URL" not in message
+
+
+def test_errors_survive_pickling_with_their_fields() -> None:
+    error = RateLimitExceeded(url="https://x.org/a?token=t", status=429, page=3)
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is RateLimitExceeded and str(copy) == str(error)
+    assert (copy.url, copy.status, copy.page) == ("https://x.org/a?token=***", 429, 3)
+
+
+def test_full_urls_are_accepted_only_on_the_base_origin_or_a_trusted_host() -> None:
+    client = HttpClient("https://canvas.example.org", trusted_hosts=["files.example.org"])
+
+    assert (
+        client.url_for("https://files.example.org/f?page=2") == "https://files.example.org/f?page=2"
+    )
+    for url in (
+        "http://canvas.example.org/x",
+        "https://canvas.example.org:8443/x",
+        "https://evil.org/x",
+    ):
+        with pytest.raises(BadResponse, match="Refusing to send credentials"):
+            client.url_for(url)
+    with pytest.raises(ValueError, match="base_url"):
+        HttpClient("canvas.example.org")
 
 
 def test_a_404_names_the_url_and_what_to_check(server: HTTPServer) -> None:

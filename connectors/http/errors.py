@@ -105,6 +105,19 @@ class ConnectorError(EdtechMapError):
         sentence += " " if sentence.endswith(".") else ". "
         super().__init__(f"{sentence}{fix or self.advice}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only __init__: rebuild from the message and attributes (pickling, subprocesses)
+        return (_rebuild_error, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild_error(
+    cls: type[ConnectorError], message: str, state: dict[str, Any]
+) -> ConnectorError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class AuthenticationError(ConnectorError):
     """HTTP 401, or a token endpoint that refused the client credentials."""
