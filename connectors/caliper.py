@@ -295,7 +295,13 @@ def _extension(node: Any, *names: str) -> Any:
 
 
 def is_event(value: Mapping[str, Any]) -> bool:
-    """True when an object claims to be an event: it has an ``action`` or an ``eventTime``."""
+    """True when an object claims to be an event: it has an ``action`` or an ``eventTime``.
+
+    Examples
+    --------
+    >>> is_event({"type": "ViewEvent", "action": "Viewed"}), is_event({"type": "Person"})
+    (True, False)
+    """
     return "action" in value or "eventTime" in value
 
 

@@ -171,6 +171,11 @@ class JsonDocument:
 
     ``duplicate_keys`` lists keys that appeared twice in one object (JSON allows it, xAPI
     does not); ``error`` is set, and ``value`` is None, when the text is not JSON.
+
+    Examples
+    --------
+    >>> JsonDocument(3, error="not valid JSON").value is None
+    True
     """
 
     line: int

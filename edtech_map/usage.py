@@ -698,7 +698,16 @@ def ingest_lrs(
 
 
 def lrs_cursor(store: Store, client: HttpClient) -> str | None:
-    """The ``stored`` time of the latest statement the last pull from this LRS saw, if any."""
+    """The ``stored`` time of the latest statement the last pull from this LRS saw, if any.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pydantic import SecretStr
+    >>> from connectors.xapi import lrs_client
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     lrs_cursor(store, lrs_client("https://lrs.example.org/xapi", "k", SecretStr("s")))
+    """
     stream = f"lrs:{xapi.lrs_label(client)}"
     for state in store.sync_state(xapi.SOURCE):
         if state["stream"] == stream:
