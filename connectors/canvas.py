@@ -599,17 +599,12 @@ def sync(ctx: SyncContext) -> SyncReport:
     config = load_config(ctx.options)
     report = ctx.report
     log.info("pulling Canvas %s as source %r", redact_url(config.base_url), ctx.source)
+    if ctx.keep_identities:
+        report.warn("Canvas: names and logins are never read, so keep_identities has no effect")
     pull = _Pull(ctx, config)
     with config.client() as http, ctx.store.transaction() as tx:
         before = {name: tx.count(_spec(name).table, source=ctx.source) for name in GUARDED_STREAMS}
-        account_keys = pull.write(
-            tx,
-            "orgs",
-            get_orgs(http, config),
-            partial(transform_org, sub_account_type=config.sub_account_type),
-            keyed_by="org_key",
-        )
-        pull.fix_parents(tx, account_keys)
+        account_keys = pull.orgs(tx, get_orgs(http, config))
         term_keys = pull.write(
             tx,
             "academic_sessions",
@@ -741,16 +736,22 @@ class _Pull:
             unique.append(row)
         return unique
 
-    def fix_parents(self, tx: Transaction, account_keys: Mapping[str, str]) -> None:
-        """Point sub-accounts at their parent's key (SIS id) once every account is known."""
-        if not self.config.wants("orgs"):
-            return
-        for canvas_id, key in account_keys.items():
-            if key != f"canvas:{canvas_id}":
-                tx.con.execute(
-                    "UPDATE orgs SET parent_org_key = ? WHERE source = ? AND parent_org_key = ?",
-                    [key, self.ctx.source, f"canvas:{canvas_id}"],
-                ).fetchall()
+    def orgs(self, tx: Transaction, records: Iterable[SourceRecord]) -> dict[str, str]:
+        """Write the accounts, each pointing at its parent's key (a SIS id when it has one)."""
+        rows: list[Row] = []
+        keys = self.collect(
+            "orgs",
+            records,
+            partial(transform_org, sub_account_type=self.config.sub_account_type),
+            rows,
+            keyed_by="org_key",
+        )
+        by_canvas_ref = {f"canvas:{canvas_id}": key for canvas_id, key in keys.items()}
+        for row in rows:
+            parent = row["parent_org_key"]
+            row["parent_org_key"] = by_canvas_ref.get(parent, parent)
+        self.flush(tx, "orgs", rows)
+        return keys
 
     def courses(
         self,

@@ -418,6 +418,10 @@ def sync(ctx: SyncContext) -> SyncReport:
     config = load_config(ctx.options)
     report = ctx.report
     log.info("pulling Google Classroom %s as source %r", redact_url(config.base_url), ctx.source)
+    if ctx.keep_identities:
+        report.warn(
+            "Google Classroom: names and e-mail addresses are never read, so keep_identities has no effect"
+        )
     load = _Load(ctx, config)
     with config.client() as http, ctx.store.transaction() as tx:
         before = {name: tx.count(_spec(name).table, source=ctx.source) for name in GUARDED_STREAMS}

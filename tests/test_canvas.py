@@ -39,7 +39,7 @@ from connectors.http import (
 )
 from edtech_map.model.ecosystem import SourceConfig
 from edtech_map.privacy import KeyMaker
-from edtech_map.store import Store
+from edtech_map.store import ShrinkGuardError, Store
 from tests.http_faults import (
     CanvasRateLimited,
     ConnectionDrop,
@@ -581,6 +581,41 @@ def test_what_a_later_pull_no_longer_sees_is_removed(
     assert rows(store, "SELECT user_key, class_key, role, status FROM enrollments") == (
         expected_enrollments(district, store.keys)
     )
+
+
+def test_a_pull_that_would_drop_most_enrollments_is_refused_unless_forced(
+    httpserver: HTTPServer, store: Store, canvas_fixtures: dict[str, Any]
+) -> None:
+    district = build_district(canvas_fixtures)
+    serve_canvas(httpserver, district)
+    pull(store, httpserver)
+    before = dump(store)
+    httpserver.clear()
+    district["enrollments"]["1"] = [[]]  # 4 of 8 enrollments gone: a half-empty answer
+    serve_canvas(httpserver, district)
+
+    with pytest.raises(ShrinkGuardError, match="enrollments"):
+        pull(store, httpserver)
+    assert dump(store) == before
+
+    forced = canvas.sync(
+        SyncContext(store=store, source="canvas", options=options(httpserver), force=True)
+    )
+    assert forced.streams["enrollments"].deleted == 4
+
+
+def test_keep_names_is_said_to_have_no_effect(
+    httpserver: HTTPServer, store: Store, canvas_fixtures: dict[str, Any]
+) -> None:
+    serve_canvas(httpserver, build_district(canvas_fixtures))
+    context = SyncContext(
+        store=store, source="canvas", options=options(httpserver), keep_identities=True
+    )
+
+    report = canvas.sync(context)
+
+    assert any("keep_identities" in warning for warning in report.warnings)
+    assert rows(store, "SELECT count(*) FROM identities") == {(0,)}
 
 
 def test_no_secret_or_student_detail_in_logs_errors_or_the_store(
