@@ -753,3 +753,9 @@ def test_edtech_map_pull_runs_the_connector_from_the_inventory(
         assert rows(pulled, "SELECT user_key, class_key, role, status FROM enrollments") == (
             expected_enrollments(district, pulled.keys)
         )
+
+
+def test_the_docs_page_names_every_setting_and_stream() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs/connectors/canvas.md").read_text("utf-8")
+    assert {name for name in canvas.Config.model_fields if f"`{name}`" not in page} == set()
+    assert {spec.name for spec in canvas.STREAMS if f"`{spec.name}`" not in page} == set()

@@ -484,3 +484,11 @@ def test_edtech_map_pull_runs_the_connector_from_the_inventory(
         assert rows(pulled, "SELECT user_key, class_key, role FROM enrollments") == (
             expected_enrollments(data, pulled.keys)
         )
+
+
+def test_the_docs_page_names_every_setting_and_stream() -> None:
+    page = (
+        Path(__file__).resolve().parent.parent / "docs/connectors/google-classroom.md"
+    ).read_text("utf-8")
+    assert {name for name in gc.Config.model_fields if f"`{name}`" not in page} == set()
+    assert {spec.name for spec in gc.STREAMS if f"`{spec.name}`" not in page} == set()

@@ -529,3 +529,11 @@ def test_edtech_map_pull_runs_the_connector_from_the_inventory(
         assert rows(pulled, "SELECT user_key, class_key, role, status FROM enrollments") == (
             expected_enrollments(school, pulled.keys)
         )
+
+
+def test_the_docs_page_names_every_setting_and_stream() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs/connectors/schoology.md").read_text(
+        "utf-8"
+    )
+    assert {name for name in schoology.Config.model_fields if f"`{name}`" not in page} == set()
+    assert {spec.name for spec in schoology.STREAMS if f"`{spec.name}`" not in page} == set()
