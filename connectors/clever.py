@@ -47,6 +47,7 @@ from connectors.base import (
     RowError,
     SkipRow,
     SourceRecord,
+    StreamReport,
     StreamSpec,
     SyncContext,
     SyncReport,
@@ -98,6 +99,7 @@ BASE_URL = "https://api.clever.com/v3.0"
 CLEVER_NAMESPACE = "clever"
 GUARDED_STREAMS = frozenset({"users", "enrollments"})
 MEMBERS_KEY = "_members"
+CONTACT_SKIP = "a contact (parent or guardian); set include_contacts to keep contacts"
 #: Clever role -> OneRoster role, in the order that picks a user's primary role.
 ROLE_MAP = {
     "student": "student",
@@ -379,7 +381,7 @@ def transform_user(raw: Mapping[str, Any], ctx: SyncContext, *, contacts: bool =
         held = [role for role in held if role != "contact"]
     if not held:
         if "contact" in roles:
-            raise SkipRow("a contact (parent or guardian); set include_contacts to keep contacts")
+            raise SkipRow(CONTACT_SKIP)
         raise RowError("roles", sorted(roles), "no student, teacher, staff or district_admin role")
     primary = roles[held[0]]
     org_keys: list[str] = []
@@ -589,9 +591,10 @@ timeout=(10.0, 60.0))
     )
 
 
-def _pages(
+def _paged(
     client: HttpClient, stream: str, ctx: SyncContext, page_size: int
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[tuple[int, Any]]:
+    """Each record's inner ``data`` with the number of the page it came on."""
     read = 0
     pages = client.pages(
         ENDPOINTS[stream].path, {"limit": page_size}, paginator=CursorPaginator(items_path="data")
@@ -607,8 +610,7 @@ def _pages(
                 fix="Check that the base URL is the Clever Data API v3.0.",
             )
         for item in items:
-            inner = item.get("data") if isinstance(item, Mapping) else None
-            yield inner if isinstance(inner, Mapping) else {"_not_a_record": True}
+            yield number, item.get("data") if isinstance(item, Mapping) else None
         read += len(items)
         on_page = getattr(ctx.progress, "page", None)
         if callable(on_page):
@@ -616,9 +618,7 @@ def _pages(
         ctx.tick(stream, read)
 
 
-def get_schools(
-    client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
-) -> Iterator[Mapping[str, Any]]:
+def get_schools(client: HttpClient, ctx: SyncContext, *, page_size: int = 1000) -> Iterator[Any]:
     """Raw schools (each record's inner ``data``), page by page (``GET /schools``).
 
     Nothing is fetched until the caller iterates.
@@ -631,12 +631,11 @@ def get_schools(
     ...     type(get_schools(client, ctx, page_size=100)).__name__
     'generator'
     """
-    yield from _pages(client, "schools", ctx, page_size)
+    for _, item in _paged(client, "schools", ctx, page_size):
+        yield item
 
 
-def get_terms(
-    client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
-) -> Iterator[Mapping[str, Any]]:
+def get_terms(client: HttpClient, ctx: SyncContext, *, page_size: int = 1000) -> Iterator[Any]:
     """Raw terms, page by page (``GET /terms``).
 
     Nothing is fetched until the caller iterates.
@@ -649,12 +648,11 @@ def get_terms(
     ...     type(get_terms(client, ctx, page_size=100)).__name__
     'generator'
     """
-    yield from _pages(client, "terms", ctx, page_size)
+    for _, item in _paged(client, "terms", ctx, page_size):
+        yield item
 
 
-def get_courses(
-    client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
-) -> Iterator[Mapping[str, Any]]:
+def get_courses(client: HttpClient, ctx: SyncContext, *, page_size: int = 1000) -> Iterator[Any]:
     """Raw courses, page by page (``GET /courses``).
 
     Nothing is fetched until the caller iterates.
@@ -667,12 +665,11 @@ def get_courses(
     ...     type(get_courses(client, ctx, page_size=100)).__name__
     'generator'
     """
-    yield from _pages(client, "courses", ctx, page_size)
+    for _, item in _paged(client, "courses", ctx, page_size):
+        yield item
 
 
-def get_users(
-    client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
-) -> Iterator[Mapping[str, Any]]:
+def get_users(client: HttpClient, ctx: SyncContext, *, page_size: int = 1000) -> Iterator[Any]:
     """Raw users, page by page (``GET /users``).
 
     Nothing is fetched until the caller iterates.
@@ -685,12 +682,11 @@ def get_users(
     ...     type(get_users(client, ctx, page_size=100)).__name__
     'generator'
     """
-    yield from _pages(client, "users", ctx, page_size)
+    for _, item in _paged(client, "users", ctx, page_size):
+        yield item
 
 
-def get_sections(
-    client: HttpClient, ctx: SyncContext, *, page_size: int = 1000
-) -> Iterator[Mapping[str, Any]]:
+def get_sections(client: HttpClient, ctx: SyncContext, *, page_size: int = 1000) -> Iterator[Any]:
     """Raw sections with their ``students`` and ``teachers``, page by page (``GET /sections``).
 
     Nothing is fetched until the caller iterates.
@@ -703,16 +699,8 @@ def get_sections(
     ...     type(get_sections(client, ctx, page_size=100)).__name__
     'generator'
     """
-    yield from _pages(client, "sections", ctx, page_size)
-
-
-GETTERS = {
-    "schools": get_schools,
-    "terms": get_terms,
-    "courses": get_courses,
-    "users": get_users,
-    "sections": get_sections,
-}
+    for _, item in _paged(client, "sections", ctx, page_size):
+        yield item
 
 
 # --------------------------------------------------------------------------------------------
@@ -720,12 +708,24 @@ GETTERS = {
 
 
 def _records(
-    raws: Iterator[Mapping[str, Any]], stream: str, page_size: int
+    paged: Iterator[tuple[int, Any]], stream: str, report: StreamReport, contacts: bool
 ) -> Iterator[SourceRecord]:
-    for index, raw in enumerate(raws):
-        where = f"{stream} record {index + 1} (page {index // page_size + 1})"
-        problem = "is not a {data: {...}, uri} record" if "_not_a_record" in raw else None
-        yield SourceRecord(where, raw, problem=problem)
+    """Records with their position; contact-only users are counted as skipped here, unless
+    ``contacts``, so that a district's thousands of parents do not log a warning each."""
+    for index, (page, raw) in enumerate(paged, start=1):
+        where = f"{stream} record {index} (page {page})"
+        if not isinstance(raw, Mapping):
+            yield SourceRecord(where, {}, problem="is not a {data: {...}, uri} record")
+        elif stream == "users" and not contacts and _contact_only(raw):
+            report.read += 1
+            report.skip(f"{where} {CONTACT_SKIP}")
+        else:
+            yield SourceRecord(where, raw)
+
+
+def _contact_only(raw: Mapping[str, Any]) -> bool:
+    roles = raw.get("roles")
+    return isinstance(roles, Mapping) and set(roles) == {"contact"}
 
 
 class _Batches:
@@ -865,9 +865,9 @@ def sync(ctx: SyncContext) -> SyncReport:
             endpoint = ENDPOINTS[name]
             stream_report = report.stream(name, where=client.url_for(endpoint.path))
             stream_report.mode = "bulk"
-            raws = GETTERS[name](client, ctx, page_size=config.page_size)
+            paged = _paged(client, name, ctx, config.page_size)
             rows = transform_each(
-                _records(raws, name, config.page_size),
+                _records(paged, name, stream_report, config.include_contacts),
                 _transform_for(name, config, keys, shared),
                 ctx,
                 stream=name,

@@ -624,9 +624,10 @@ signature_method='HMAC-SHA1')
     )
 
 
-def _pages(
+def _paged(
     client: HttpClient, endpoint: Endpoint, ctx: SyncContext, filter_: str | None, page_size: int
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[tuple[int, Any]]:
+    """Each record of a collection with the number of the page it came on."""
     params = {"filter": filter_} if filter_ else None
     paginator = OffsetPaginator(items_path=endpoint.collection, page_size=page_size)
     read = 0
@@ -643,7 +644,7 @@ def _pages(
                 fix="Check that the base URL points at a OneRoster rostering API.",
             )
         for item in items:
-            yield item if isinstance(item, Mapping) else {"_not_an_object": type(item).__name__}
+            yield number, item
         read += len(items)
         _tick_page(ctx, endpoint.stream, number, read)
 
@@ -658,7 +659,7 @@ def _tick_page(ctx: SyncContext, stream: str, page: int, read: int) -> None:
 
 def get_orgs(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``orgs`` records, page by page (``GET /orgs``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /orgs``.
@@ -673,12 +674,13 @@ def get_orgs(
     ...     type(get_orgs(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["orgs"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["orgs"], ctx, filter_, page_size):
+        yield item
 
 
 def get_academic_sessions(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``academicSessions`` records, page by page (``GET /academicSessions``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /academicSessions``.
@@ -693,12 +695,13 @@ def get_academic_sessions(
     ...     type(get_academic_sessions(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["academic_sessions"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["academic_sessions"], ctx, filter_, page_size):
+        yield item
 
 
 def get_courses(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``courses`` records, page by page (``GET /courses``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /courses``.
@@ -713,12 +716,13 @@ def get_courses(
     ...     type(get_courses(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["courses"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["courses"], ctx, filter_, page_size):
+        yield item
 
 
 def get_classes(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``classes`` records, page by page (``GET /classes``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /classes``.
@@ -733,12 +737,13 @@ def get_classes(
     ...     type(get_classes(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["classes"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["classes"], ctx, filter_, page_size):
+        yield item
 
 
 def get_users(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``users`` records, page by page (``GET /users``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /users``.
@@ -753,12 +758,13 @@ def get_users(
     ...     type(get_users(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["users"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["users"], ctx, filter_, page_size):
+        yield item
 
 
 def get_enrollments(
     client: HttpClient, ctx: SyncContext, *, filter_: str | None = None, page_size: int = 100
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[Any]:
     """Raw ``enrollments`` records, page by page (``GET /enrollments``).
 
     Nothing is fetched until the caller iterates; each page is one ``GET /enrollments``.
@@ -773,28 +779,17 @@ def get_enrollments(
     ...     type(get_enrollments(client, ctx, page_size=500)).__name__
     'generator'
     """
-    yield from _pages(client, ENDPOINTS["enrollments"], ctx, filter_, page_size)
+    for _, item in _paged(client, ENDPOINTS["enrollments"], ctx, filter_, page_size):
+        yield item
 
 
-GETTERS = {
-    "orgs": get_orgs,
-    "academic_sessions": get_academic_sessions,
-    "courses": get_courses,
-    "classes": get_classes,
-    "users": get_users,
-    "enrollments": get_enrollments,
-}
-
-
-def _records(
-    raws: Iterator[Mapping[str, Any]], endpoint: Endpoint, page_size: int
-) -> Iterator[SourceRecord]:
-    for index, raw in enumerate(raws):
-        where = f"{endpoint.path} record {index + 1} (page {index // page_size + 1})"
-        problem = None
-        if "_not_an_object" in raw:
-            problem = f"is a JSON {raw['_not_an_object']}, not an object"
-        yield SourceRecord(where, raw, problem=problem)
+def _records(paged: Iterator[tuple[int, Any]], endpoint: Endpoint) -> Iterator[SourceRecord]:
+    for index, (page, raw) in enumerate(paged, start=1):
+        where = f"{endpoint.path} record {index} (page {page})"
+        if isinstance(raw, Mapping):
+            yield SourceRecord(where, raw)
+        else:
+            yield SourceRecord(where, {}, problem=f"is a JSON {type(raw).__name__}, not an object")
 
 
 # --------------------------------------------------------------------------------------------
@@ -937,14 +932,11 @@ def sync(ctx: SyncContext) -> SyncReport:
                 report.warn(f"{name}: no cursor from a complete earlier pull; pulling in bulk")
             stream_report = report.stream(name, where=f"{client.url_for(endpoint.path)}")
             stream_report.mode = mode
-            raws = GETTERS[name](
-                client,
-                ctx,
-                filter_=filter_since(since) if since else None,
-                page_size=config.page_size,
+            paged = _paged(
+                client, endpoint, ctx, filter_since(since) if since else None, config.page_size
             )
             rows = transform_each(
-                _records(raws, endpoint, config.page_size),
+                _records(paged, endpoint),
                 endpoint.transform,
                 ctx,
                 stream=name,

@@ -641,6 +641,22 @@ def test_a_rejected_oauth1_signature_fails_clearly_and_changes_nothing(
     assert dump(store) == before
 
 
+def test_oauth1_credentials_revoked_mid_pull_fail_clearly_and_change_nothing(
+    store: Store, server: OneRosterServer
+) -> None:
+    pull(store, server)
+    before = dump(store)
+    server.requests.clear()
+    server.sticky[("users", 3)] = Fault("status", 401)  # the consumer key is revoked mid-pull
+
+    with pytest.raises(AuthenticationError) as raised:
+        pull(store, server)
+
+    assert server.pages_of("users") == [1, 2, 3, 3]  # one re-signed retry, then it stops
+    assert "(page 3)" in str(raised.value) and "rejected twice" in str(raised.value)
+    assert dump(store) == before
+
+
 def test_a_server_that_dies_on_page_3_leaves_the_store_and_the_next_pull_catches_up(
     tmp_path: Path, store: Store, server: OneRosterServer
 ) -> None:
