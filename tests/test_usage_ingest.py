@@ -13,6 +13,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from connectors import oneroster_csv
+from connectors.base import SyncContext
 from edtech_map.cli import app
 from edtech_map.inventory import load_ecosystem
 from edtech_map.model import Ecosystem
@@ -478,3 +480,30 @@ def test_generated_caliper_feed_counts_equal_an_independent_query(tmp_path: Path
     ).fetchall()
     assert got == set(expected)
     assert sum(row[3] for row in expected) == manifest.counts.caliper_events
+
+
+def test_usage_keys_meet_the_roster_keys_of_the_same_people(tmp_path: Path) -> None:
+    generator = pytest.importorskip("edtech_map.samples.generator")
+    out = tmp_path / "workspace"
+    manifest = generator.generate_workspace(out, size="s", scale=0.05)
+    ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
+    sis_ids = {"caliper": {"sis_id_pattern": r"/users/(?P<id>[^/]+)$"}}
+    with Store.open(out / "ws" / "store.duckdb") as opened:
+        oneroster_csv.sync(
+            SyncContext(store=opened, source="sis", options={"path": out / "roster"})
+        )
+        ingest(opened, [out / "usage"], ecosystem, options=sis_ids)
+        joined = opened.query_arrow(
+            """
+            SELECT e.source,
+                   count(*) AS events,
+                   count(u.user_key) AS in_roster,
+                   count(*) FILTER (WHERE u.primary_role <> e.role) AS other_role
+            FROM usage_events AS e LEFT JOIN users AS u USING (user_key)
+            GROUP BY e.source ORDER BY e.source
+            """
+        ).to_pylist()
+    assert [(r["source"], r["events"] == r["in_roster"], r["other_role"]) for r in joined] == [
+        ("caliper", True, 0),
+        ("usage_csv", True, 0),
+    ]
