@@ -155,7 +155,8 @@ class Aggregates:
 
     ``usage`` maps tool -> role -> measures over the window (``active_users``, ``events``,
     ``minutes``, ``active_days``); ``usage_by_school`` adds a school level; ``weekly`` maps
-    tool -> school -> ISO week -> role -> measures; ``initiated`` tool -> school ->
+    tool -> school -> ISO week -> role -> measures; ``weekly_by_grade`` tool -> school ->
+    grade -> ISO week -> students' measures (grade of the event's class in the roster); ``initiated`` tool -> school ->
     {student, assigned} events; ``hours`` tool -> school -> {school_hours, evening, weekend,
     day_only} events; ``hour_of_week`` tool -> 168 event counts (Monday 00h first, day-only
     events left out); ``reach`` tool -> school -> {classes, teachers}; ``roster_cells`` rows
@@ -180,6 +181,7 @@ class Aggregates:
     usage: Mapping[str, Any] = field(default_factory=dict)
     usage_by_school: Mapping[str, Any] = field(default_factory=dict)
     weekly: Mapping[str, Any] = field(default_factory=dict)
+    weekly_by_grade: Mapping[str, Any] = field(default_factory=dict)
     initiated: Mapping[str, Any] = field(default_factory=dict)
     hours: Mapping[str, Any] = field(default_factory=dict)
     hour_of_week: Mapping[str, list[int]] = field(default_factory=dict)
@@ -222,6 +224,7 @@ class Aggregates:
                 data["usage"] = self.usage.get(tool, {})
                 data["usage_by_school"] = self.usage_by_school.get(tool, {})
                 data["weekly"] = self.weekly.get(tool, {})
+                data["weekly_by_grade"] = self.weekly_by_grade.get(tool, {})
                 data["initiated"] = self.initiated.get(tool, {})
                 data["hours"] = self.hours.get(tool, {})
                 data["hour_of_week"] = list(self.hour_of_week.get(tool, []))
@@ -269,6 +272,7 @@ def _usage(
         "usage": _nested(),
         "usage_by_school": _nested(),
         "weekly": _nested(),
+        "weekly_by_grade": _nested(),
         "initiated": _nested(),
         "hours": _nested(),
         "reach": _nested(),
@@ -329,6 +333,22 @@ def _usage(
     ):
         slots = hour_of_week.setdefault(row["tool_id"], [0] * 168)
         slots[int(row["slot"])] = int(row["events"])
+    by_grade = events.replace(
+        "SELECT * FROM local",
+        f"""SELECT tool_id, school, g.grade, strftime(local_at, '%G-W%V') AS week, {measures}
+            FROM local
+            JOIN _audit_class_grades AS g
+              ON g.class_key = regexp_extract(local.class_key, '[^/]+$')""",
+    )
+    for row in _rows(
+        store, f"{by_grade} AND tool_id IS NOT NULL AND role = 'student' GROUP BY ALL", params
+    ):
+        try:
+            grade = parse_grade(row["grade"]).label
+        except ValueError:
+            continue
+        school, week = row["school"], row["week"]
+        result["weekly_by_grade"][row["tool_id"]][school][grade][week] = _measures(row)
     reach = events.replace(
         "SELECT * FROM local",
         """SELECT tool_id, school,
@@ -506,6 +526,15 @@ def compute_aggregates(
             schema=pa.schema([("school_key", pa.string()), ("school", pa.string())]),
         )
         store.con.register("_audit_school_map", mapping)
+        store.con.execute(
+            """
+            CREATE OR REPLACE TEMP VIEW _audit_class_grades AS
+            SELECT c.class_key,
+                   CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades[1]
+                        ELSE co.grades[1] END AS grade
+            FROM classes AS c LEFT JOIN courses AS co ON co.course_key = c.course_key
+            """
+        )
         try:
             day = ecosystem.district.school_day
             usage = _usage(
@@ -516,6 +545,7 @@ def compute_aggregates(
             )
         finally:
             store.con.unregister("_audit_school_map")
+            store.con.execute("DROP VIEW IF EXISTS _audit_class_grades")
     roster = _roster(store, schools) if has_roster else {}
     logger.info(
         "audit aggregates: usage %s, roster %s, window %s..%s",

@@ -298,6 +298,15 @@ def test_fidelity_against_recommended_minutes() -> None:
     )
     assert keys(fidelity.below_recommended_use(G)) == {"EM-FID-001:es,m"}
     assert fidelity.below_recommended_use(G, min_students=11) == []
+    # grade 3: 6 students, 120 min (20 a week); grade 4: 4 students, 160 min (40 a week)
+    G.nodes["m"]["weekly_by_grade"] = {
+        "es": {
+            "3": {"2026-W45": {"active_users": 6, "minutes": 120.0, "active_days": 6}},
+            "4": {"2026-W45": {"active_users": 4, "minutes": 160.0, "active_days": 4}},
+        }
+    }
+    (finding,) = fidelity.below_recommended_use(G)
+    assert finding.evidence["grades_below"] == "3"
 
 
 def test_time_of_use_leaves_day_only_events_out() -> None:

@@ -12,6 +12,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import networkx as nx
 
 from edtech_map.analyses.engine import (
@@ -24,8 +26,31 @@ from edtech_map.analyses.engine import (
 )
 from edtech_map.analyses.findings import Finding, Severity
 from edtech_map.graph import nodes_of_kind
+from edtech_map.model import parse_grade
 
 __all__ = ["below_recommended_use"]
+
+
+def _per_student_week(rows: list[dict[str, Any]], key: str) -> float:
+    active = [(float(r.get(key, 0)), int(r.get("active_users", 0))) for r in rows]
+    active = [(value, n) for value, n in active if n]
+    return sum(value / n for value, n in active) / len(active) if active else 0.0
+
+
+def _grades_below(
+    by_grade: dict[str, dict[str, Any]], weeks: list[str], minutes: float, sessions: float
+) -> list[str]:
+    """Grades (from the roster's classes) whose students are below the dose too."""
+    below = []
+    for grade, by_week in by_grade.items():
+        rows = [by_week[w] for w in weeks if w in by_week]
+        if not rows:
+            continue
+        if (minutes and _per_student_week(rows, "minutes") < minutes) or (
+            sessions and _per_student_week(rows, "active_days") < sessions
+        ):
+            below.append(grade)
+    return sorted(below, key=lambda g: parse_grade(g).order)
 
 
 @rule("EM-FID-001", severity=Severity.INFO, title="Use below the recommended dose")
@@ -38,6 +63,8 @@ def below_recommended_use(
     Adaptive programmes show results only at their recommended dose (e.g. 60 minutes a week).
     Per school, minutes (and active days, as sessions) per active student per week are
     averaged over the whole weeks of the usage data and compared with ``recommended_use``.
+    Where the roster gives the grade of the class an event came from, the evidence lists the
+    grades that are below the dose too (``grades_below``).
 
     Parameters
     ----------
@@ -84,6 +111,12 @@ def below_recommended_use(
             low_sessions = sessions_goal > 0 and sessions < min_share * sessions_goal
             if not (low_minutes or low_sessions):
                 continue
+            grades_below = _grades_below(
+                (data.get("weekly_by_grade") or {}).get(school, {}),
+                weeks,
+                minutes_goal * min_share,
+                sessions_goal * min_share,
+            )
             goal = f"{minutes_goal:g} minutes" if minutes_goal else f"{sessions_goal:g} sessions"
             findings.append(
                 Finding(
@@ -104,6 +137,7 @@ def below_recommended_use(
                             round(sum(students) / len(weeks)), cell
                         ),
                         "weeks": len(weeks),
+                        "grades_below": ",".join(grades_below) if grades_below else None,
                     },
                     recommendation=(
                         "Plan the recommended time into the timetable, or drop the dose "
