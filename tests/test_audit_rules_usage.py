@@ -234,6 +234,12 @@ def test_peer_gaps_and_core_tasks() -> None:
     assert keys(coverage.coverage_gaps(G, core_tasks="assessment")) == {
         "EM-GAP-001:assessment/math,ms"
     }
+    # With es2 in the roster teaching only grade 3 maths, its gap narrows to grade 3.
+    G.graph["roster_cells"].append(
+        {"school": "es2", "grade": "3", "subject": "math", "classes": 1, "students": 20}
+    )
+    (gap,) = [f for f in coverage.coverage_gaps(G) if "es2" in f.subjects]
+    assert gap.evidence["grades"] == "3"
     with pytest.raises(AnalysisError, match="learning task"):
         coverage.coverage_gaps(G, core_tasks="homework")
 

@@ -52,7 +52,8 @@ def coverage_gaps(
     A gap is only a problem where the district meant to cover the cell, so by default a cell
     counts when other schools serving that grade have a tool for it. Districts that commit to
     a core set (for example practice and student choice in every subject) list those tasks in
-    ``core_tasks``. One finding per school, task and subject, with the grades.
+    ``core_tasks``. With a roster, a school's grades and subjects are those its classes
+    have; without, the inventory's grades. One finding per school, task and subject.
 
     Parameters
     ----------
@@ -95,7 +96,10 @@ def coverage_gaps(
         subjects_by_grade[grade].add(subject)
     gaps: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for school in nodes_of_kind(G, "school"):
-        for grade in G.nodes[school].get("grades", []):
+        grades = list(G.nodes[school].get("grades", []))
+        if taught is not None and taught.get(school):  # the roster's grades, when it has any
+            grades = sorted({g for _, g in taught[school]}, key=lambda g: parse_grade(g).order)
+        for grade in grades:
             expected: set[tuple[str, str]] = set()
             for (task, subject, cell_grade), schools in offered.items():
                 if cell_grade == grade and len(schools - {school}) >= min_peer_schools:
