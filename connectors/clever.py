@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -53,7 +54,14 @@ from connectors.base import (
     SyncReport,
     transform_each,
 )
-from connectors.http import BadResponse, BearerAuth, CursorPaginator, HttpClient, RetryPolicy
+from connectors.http import (
+    BadResponse,
+    BearerAuth,
+    ConnectorError,
+    CursorPaginator,
+    HttpClient,
+    RetryPolicy,
+)
 from connectors.oneroster_csv import parse_date, parse_datetime
 from edtech_map.errors import EdtechMapError
 from edtech_map.model import GradeLevel, parse_grade
@@ -852,6 +860,17 @@ def sync(ctx: SyncContext) -> SyncReport:
     report = ctx.report
     report.version = "v3.0"
     log.info("pulling Clever from %s as source %r", config.api_root, ctx.source)
+    try:
+        _pull(ctx, config)
+    except ConnectorError as error:
+        _hide_cursor_ids(error)
+        raise
+    report.finished = datetime.now(UTC)
+    return report
+
+
+def _pull(ctx: SyncContext, config: Config) -> None:
+    report = ctx.report
     keys: dict[str, str] = {}
     shared: list[str] = []
     with make_client(config) as client, ctx.store.transaction() as tx:
@@ -936,5 +955,15 @@ def sync(ctx: SyncContext) -> SyncReport:
                 started=report.started,
                 complete=True,
             )
-    report.finished = datetime.now(UTC)
-    return report
+
+
+_CURSOR_ID = re.compile(r"\b((?:starting_after|ending_before)=)[^&\s)\]]+")
+
+
+def _hide_cursor_ids(error: ConnectorError) -> None:
+    """Mask the record id in a ``starting_after`` cursor: on ``/users`` it is a person's id.
+
+    The error is changed in place (its URL and message) so that it can be re-raised as it is.
+    """
+    error.url = _CURSOR_ID.sub(r"\1***", error.url)
+    error.args = tuple(_CURSOR_ID.sub(r"\1***", a) if isinstance(a, str) else a for a in error.args)

@@ -383,6 +383,8 @@ def test_a_server_that_dies_on_page_3_leaves_the_store_and_the_next_pull_catches
         pull(store, httpserver)
 
     assert drop.calls == 3 and "(page 3)" in str(raised.value)
+    cursor = demo["users"][2 * PAGE - 1]["data"]["id"]  # page 3 starts after this student
+    assert "starting_after=***" in str(raised.value) and cursor not in str(raised.value)
     assert dump(store) == before
 
     report = pull(store, httpserver)  # the drops are used up: the server is back
