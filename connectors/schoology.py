@@ -175,7 +175,13 @@ class Config(BaseModel):
         return value
 
     def wants(self, stream: str) -> bool:
-        """Whether ``stream`` is written by this pull."""
+        """Whether ``stream`` is written by this pull.
+
+        Examples
+        --------
+        >>> Config(consumer_key="ck", consumer_secret="cs", streams=["courses"]).wants("users")
+        False
+        """
         return not self.streams or stream in self.streams
 
     def client(self) -> HttpClient:
@@ -270,28 +276,68 @@ def load_config(options: Mapping[str, Any], environ: Mapping[str, str] | None = 
 
 
 def get_roles(http: HttpClient, config: Config) -> Iterator[SourceRecord]:
-    """The school's roles (``{"role": [...]}``), to read users' ``role_id``."""
+    """The school's roles (``{"role": [...]}``), to read users' ``role_id``.
+
+    Examples
+    --------
+    >>> config = Config(consumer_key="ck", consumer_secret="cs")
+    >>> with config.client() as http:
+    ...     type(get_roles(http, config)).__name__  # nothing is fetched until iterated
+    'generator'
+    """
     yield from _page_records(http, "/v1/roles", "role", config)
 
 
 def get_users(http: HttpClient, config: Config) -> Iterator[SourceRecord]:
-    """Active users (``{"user": [...], "total": ..., "links": {"next": ...}}``)."""
+    """Active users (``{"user": [...], "total": ..., "links": {"next": ...}}``).
+
+    Examples
+    --------
+    >>> config = Config(consumer_key="ck", consumer_secret="cs")
+    >>> with config.client() as http:
+    ...     type(get_users(http, config)).__name__  # nothing is fetched until iterated
+    'generator'
+    """
     yield from _page_records(http, "/v1/users", "user", config)
 
 
 def get_courses(http: HttpClient, config: Config) -> Iterator[SourceRecord]:
-    """Courses (``{"course": [...]}``)."""
+    """Courses (``{"course": [...]}``).
+
+    Examples
+    --------
+    >>> config = Config(consumer_key="ck", consumer_secret="cs")
+    >>> with config.client() as http:
+    ...     type(get_courses(http, config)).__name__  # nothing is fetched until iterated
+    'generator'
+    """
     yield from _page_records(http, "/v1/courses", "course", config)
 
 
 def get_sections(http: HttpClient, config: Config, course_id: str) -> Iterator[SourceRecord]:
-    """Sections of one course (``{"section": [...]}``)."""
+    """Sections of one course (``{"section": [...]}``).
+
+    Examples
+    --------
+    >>> config = Config(consumer_key="ck", consumer_secret="cs")
+    >>> with config.client() as http:
+    ...     type(get_sections(http, config, "1001")).__name__  # nothing is fetched until iterated
+    'generator'
+    """
     path = f"/v1/courses/{quote(course_id, safe='')}/sections"
     yield from _page_records(http, path, "section", config)
 
 
 def get_enrollments(http: HttpClient, config: Config, section_id: str) -> Iterator[SourceRecord]:
-    """Members of one section (``{"enrollment": [...]}``)."""
+    """Members of one section (``{"enrollment": [...]}``).
+
+    Examples
+    --------
+    >>> config = Config(consumer_key="ck", consumer_secret="cs")
+    >>> with config.client() as http:
+    ...     type(get_enrollments(http, config, "2001")).__name__  # nothing is fetched until iterated
+    'generator'
+    """
     path = f"/v1/sections/{quote(section_id, safe='')}/enrollments"
     yield from _page_records(http, path, "enrollment", config)
 
@@ -546,6 +592,23 @@ def sync(ctx: SyncContext) -> SyncReport:
         Strict mode, at the first record that cannot be loaded.
     edtech_map.store.ShrinkGuardError
         The pull would delete half or more of the source's users or enrollments.
+
+    Examples
+    --------
+    A source that cannot be reached fails with a typed error and leaves the store as it was:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from connectors.http import ConnectionFailed
+    >>> from edtech_map.store import Store
+    >>> options = {"base_url": "http://127.0.0.1:9", "consumer_key": "ck",
+    ...            "consumer_secret": "cs", "max_retries": 0}
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     try:
+    ...         sync(SyncContext(store=store, source="schoology", options=options))
+    ...     except ConnectionFailed as error:
+    ...         print(type(error).__name__, store.counts())
+    ConnectionFailed []
     """
     config = load_config(ctx.options)
     report = ctx.report
