@@ -404,7 +404,8 @@ def serve_pages(
     ``body_link``           none / ``page=n`` URL at ``link_path`` in the body (``"more"``...)
     ======================  =================================================================
 
-    Records go under ``items_key`` (``None``: the body is the list). ``loop_to=k`` makes the
+    Records go under ``items_key`` (``None``: the body is the list). The ``offset`` style also
+    answers an empty page just past the end, as a real source does. ``loop_to=k`` makes the
     last page point back to page ``k`` (0-based) instead of ending: a repeating link, or,
     with ``k`` the last page, a cursor that does not advance. ``headers`` are required request
     headers (e.g. ``{"Authorization": "Bearer t2"}``).
@@ -420,6 +421,8 @@ def serve_pages(
         raise ValueError("serve_pages needs at least one page")
     if loop_to is not None and style == "offset":
         raise ValueError("an offset loop comes from a server that ignores offset; serve one page")
+    if items_key is None and style in ("cursor", "page_token", "body_link"):
+        raise ValueError(f"style {style!r} puts paging fields in a JSON object: give items_key")
     size = page_size or max(len(page) for page in pages) or 1
     get_cursor = cursor_of or _record_id
     queries = _page_queries(pages, style, size, get_cursor)
@@ -452,6 +455,11 @@ def serve_pages(
             query_string=_query_matcher(routes[index].query),
             headers=dict(headers or {}),
         ).respond_with_json(body, headers=response_headers)
+    if style == "offset":  # like a real source, answer an empty page past the end
+        past_end = {"limit": str(size), "offset": str(total)}
+        server.expect_request(
+            path, query_string=past_end, headers=dict(headers or {})
+        ).respond_with_json({items_key: []} if items_key else [])
     return routes
 
 

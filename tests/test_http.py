@@ -400,6 +400,14 @@ def test_offset_pages_stop_at_the_total_or_a_short_page(
     assert len(server.log) == 3
 
 
+def test_offset_pages_of_full_size_end_on_the_empty_page_past_the_end(server: HTTPServer) -> None:
+    serve_pages(server, "/users", PAGES[:2], style="offset", total_count=False)
+
+    paginator = OffsetPaginator(items_path="data", page_size=2)
+    assert ids(fast_client(server).pages("/users", paginator=paginator)) == {"u1", "u2", "u3", "u4"}
+    assert queries(server)[-1] == "limit=2&offset=4" and statuses(server) == [200, 200, 200]
+
+
 def test_offset_pages_stop_on_an_empty_page(server: HTTPServer) -> None:
     serve_pages(server, "/users", [*PAGES[:2], []], style="offset", total_count=False)
 
