@@ -148,6 +148,9 @@ class Config(BaseModel):
     )
     token_url: str | None = Field(None, description="OAuth 2 token endpoint (needed for oauth2).")
     scope: list[str] | None = Field(None, description="OAuth 2 scopes (1.2: roster-core.readonly).")
+    credentials_in_body: bool = Field(
+        False, description="OAuth 2: send client id and secret in the form, not HTTP basic."
+    )
     streams: tuple[str, ...] = Field((), description="Streams to pull; none = all.")
     incremental: bool = Field(False, description="Pull only what changed since the last cursor.")
     page_size: int = Field(100, ge=1, le=10_000, description="limit per page.")
@@ -611,6 +614,7 @@ signature_method='HMAC-SHA1')
             config.client_id,
             config.client_secret,
             scope=config.scope or ([V1P2_SCOPE] if config.version == "1.2" else None),
+            credentials_in_body=config.credentials_in_body,
         )
     return HttpClient(
         config.api_root,

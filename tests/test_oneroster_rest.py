@@ -530,6 +530,16 @@ def test_the_same_people_get_the_same_keys_as_from_the_csv_connector(
     ) == {(store.keys.user(student["sourcedId"]),)}
 
 
+def test_the_token_request_can_carry_the_credentials_in_its_form(
+    store: Store, server_1p2: OneRosterServer
+) -> None:
+    report = pull(store, server_1p2, credentials_in_body=True, streams=["orgs"])
+
+    token_requests = [r for r, _ in server_1p2.httpserver.log if r.path == TOKEN_PATH]
+    assert [r.form.get("client_id") for r in token_requests] == [CLIENT_ID]
+    assert report.streams["orgs"].loaded == 3
+
+
 def test_a_1_2_pull_fetches_a_token_and_keeps_every_role(
     store: Store, server_1p2: OneRosterServer
 ) -> None:
