@@ -862,13 +862,16 @@ def test_basic_auth_sends_the_lrs_key_and_secret(server: HTTPServer) -> None:
     assert pulled == {"s1"}
 
 
+PLAIN: Any = "a plain str where a SecretStr belongs"
+
+
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: BearerAuth("plain"),  # type: ignore[arg-type]
-        lambda: BasicAuth("user", "plain"),  # type: ignore[arg-type]
-        lambda: OAuth1Auth("ck", "plain"),  # type: ignore[arg-type]
-        lambda: OAuth2ClientCredentials("https://x.org/token", "id", "plain"),  # type: ignore[arg-type]
+        lambda: BearerAuth(PLAIN),
+        lambda: BasicAuth("user", PLAIN),
+        lambda: OAuth1Auth("ck", PLAIN),
+        lambda: OAuth2ClientCredentials("https://x.org/token", "id", PLAIN),
     ],
 )
 def test_credentials_must_be_secret_str(build: Any) -> None:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -188,7 +188,8 @@ class BudgetedRetry(Retry):
                 self.max_retry_time,
             )
             reason = error or ResponseError(f"max_retry_time {self.max_retry_time} s reached")
-            raise MaxRetryError(_pool, url or "", reason) from error  # type: ignore[arg-type]  # urllib3 accepts pool=None
+            # urllib3 only reads the pool for its message; it is None when no pool was involved
+            raise MaxRetryError(cast(ConnectionPool, _pool), url or "", reason) from error
         log.warning(
             "%s %s answered %s; retry %d in %.1f s (%s)",
             method,
