@@ -122,6 +122,21 @@ def test_a_429_is_retried_with_and_without_retry_after(
     assert any("HTTP 429; retry 1" in record.getMessage() for record in caplog.records)
 
 
+def test_a_retry_after_of_one_second_is_what_the_retry_waits_for(
+    server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    inject(server, USERS, RateLimited(retry_after="1"))
+    server.expect_request(USERS).respond_with_json({"data": []})
+
+    with caplog.at_level(logging.WARNING, logger="connectors.http"):
+        fast_client(server).get(USERS)
+
+    assert statuses(server) == [429, 200]
+    assert [r.getMessage() for r in caplog.records if "retry 1" in r.getMessage()] == [
+        f"GET {server.url_for(USERS)} answered HTTP 429; retry 1 in 1.0 s (Retry-After)"
+    ]
+
+
 def test_a_5xx_burst_is_retried_until_the_page_comes(server: HTTPServer) -> None:
     routes = serve_pages(server, USERS, PAGES, style="link")
     for status in (500, 502, 504):
