@@ -722,6 +722,14 @@ class _Pull:
     written: list[str] = field(default_factory=list)
     people: dict[str, _Person] = field(default_factory=dict)
     _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
+    pages: Counter[str] = field(default_factory=Counter)
+
+    def tick_page(self, stream: str) -> None:
+        """Tell the progress callback a page arrived (``.page(stream, page, read)`` if it has one)."""
+        self.pages[stream] += 1
+        on_page = getattr(self.ctx.progress, "page", None)
+        if callable(on_page):
+            on_page(stream, self.pages[stream], self.ctx.report.stream(stream).read)
 
     def write(
         self,
@@ -755,6 +763,8 @@ class _Pull:
         def remembered(values: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
             for record in values:
                 ids.append(_id_text(record.values.get("id")))
+                if record.where.endswith(" record 1"):  # the first record of a page
+                    self.tick_page(stream)
                 yield record
 
         for row in transform_each(remembered(records), transform, self.ctx, stream=stream):

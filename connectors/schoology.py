@@ -683,6 +683,14 @@ class _Load:
     written: list[str] = field(default_factory=list)
     people: dict[str, Counter[Role]] = field(default_factory=dict)
     _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
+    pages: Counter[str] = field(default_factory=Counter)
+
+    def tick_page(self, stream: str) -> None:
+        """Tell the progress callback a page arrived (``.page(stream, page, read)`` if it has one)."""
+        self.pages[stream] += 1
+        on_page = getattr(self.ctx.progress, "page", None)
+        if callable(on_page):
+            on_page(stream, self.pages[stream], self.ctx.report.stream(stream).read)
 
     def collect(
         self,
@@ -702,6 +710,8 @@ class _Load:
         def remembered(values: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
             for record in values:
                 ids.append(_text(record.values.get(id_field)) or "")
+                if record.where.endswith(" record 1"):  # the first record of a page
+                    self.tick_page(stream)
                 yield record
 
         kept: list[str] = []

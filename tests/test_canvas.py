@@ -759,3 +759,27 @@ def test_the_docs_page_names_every_setting_and_stream() -> None:
     page = (Path(__file__).resolve().parent.parent / "docs/connectors/canvas.md").read_text("utf-8")
     assert {name for name in canvas.Config.model_fields if f"`{name}`" not in page} == set()
     assert {spec.name for spec in canvas.STREAMS if f"`{spec.name}`" not in page} == set()
+
+
+def test_the_progress_callback_hears_of_every_page(
+    httpserver: HTTPServer, store: Store, canvas_fixtures: dict[str, Any]
+) -> None:
+    district = build_district(canvas_fixtures)
+    serve_canvas(httpserver, district)
+    heard: dict[str, int] = {}
+
+    class Progress:
+        def __call__(self, stream: str, read: int) -> None:
+            pass
+
+        def page(self, stream: str, page: int, read: int) -> None:
+            heard[stream] = page
+
+    context = SyncContext(
+        store=store, source="canvas", options=options(httpserver), progress=Progress()
+    )
+    canvas.sync(context)
+
+    pages_with_records = sum(1 for pages in district["enrollments"].values() for p in pages if p)
+    assert heard["enrollments"] == pages_with_records == 4
+    assert heard["courses"] == len(district["courses"]) == 2
