@@ -424,3 +424,9 @@ def test_bad_settings_fail_before_any_request(store: Store, httpserver: HTTPServ
     with pytest.raises(clever.ConfigError, match="token: Field required"):
         clever.sync(SyncContext(store=store, source="clever", options={}))
     assert list(httpserver.log) == []
+
+
+def test_the_docs_page_names_every_setting_and_stream() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs/connectors/clever.md").read_text("utf-8")
+    assert {name for name in clever.Config.model_fields if f"`{name}`" not in page} == set()
+    assert {spec.name for spec in clever.STREAMS if f"`{spec.name}`" not in page} == set()

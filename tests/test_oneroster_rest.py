@@ -833,3 +833,11 @@ def test_streams_can_be_chosen_by_endpoint_name(store: Store, server: OneRosterS
     report = pull(store, server, streams=["academicSessions", "orgs"])
     assert set(report.streams) == {"orgs", "academic_sessions"}
     assert {name for name, _, _ in server.requests} == {"orgs", "academicSessions"}
+
+
+def test_the_docs_page_names_every_setting_and_stream() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs/connectors/oneroster-rest.md").read_text(
+        "utf-8"
+    )
+    assert {name for name in oneroster_rest.Config.model_fields if f"`{name}`" not in page} == set()
+    assert {spec.name for spec in oneroster_rest.STREAMS if f"`{spec.name}`" not in page} == set()
