@@ -431,41 +431,51 @@ def _reader(fmt: Format, store: Store, options: Mapping[str, Any], timezone: str
     return lambda path: usage_csv.read_usage_csv(path, keys, mapping, timezone=timezone)
 
 
-def _rows(events: Sequence[tuple[UsageEvent, Match]], source: str, file: str) -> pa.Table:
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An event waiting in a batch, with the file (report) and source it came from."""
+
+    event: UsageEvent
+    match: Match
+    report: FileReport
+    source: str
+
+
+def _rows(entries: Sequence[_Pending]) -> pa.Table:
+    events = [p.event for p in entries]
+    matches = [p.match for p in entries]
     columns: dict[str, list[Any]] = {
-        "source": [source] * len(events),
-        "event_id": [e.event_id for e, _ in events],
-        "event_time": [e.event_time for e, _ in events],
-        "tool_id": [m.tool_id for _, m in events],
-        "app_identifier": [m.app_identifier for _, m in events],
-        "match_rule": [m.rule.value if m.rule else None for _, m in events],
-        "user_key": [e.user_key for e, _ in events],
-        "role": [e.role.value for e, _ in events],
-        "school_key": [e.school_id for e, _ in events],
-        "class_key": [e.class_id for e, _ in events],
-        "action": [e.action for e, _ in events],
-        "event_type": [e.event_type for e, _ in events],
-        "duration_seconds": [e.duration_seconds for e, _ in events],
-        "initiated_by": [e.initiated_by.value if e.initiated_by else None for e, _ in events],
-        "file": [file] * len(events),
+        "source": [p.source for p in entries],
+        "event_id": [e.event_id for e in events],
+        "event_time": [e.event_time for e in events],
+        "tool_id": [m.tool_id for m in matches],
+        "app_identifier": [m.app_identifier for m in matches],
+        "match_rule": [m.rule.value if m.rule else None for m in matches],
+        "user_key": [e.user_key for e in events],
+        "role": [e.role.value for e in events],
+        "school_key": [e.school_id for e in events],
+        "class_key": [e.class_id for e in events],
+        "action": [e.action for e in events],
+        "event_type": [e.event_type for e in events],
+        "duration_seconds": [e.duration_seconds for e in events],
+        "initiated_by": [e.initiated_by.value if e.initiated_by else None for e in events],
+        "file": [p.report.path for p in entries],
     }
     return pa.table(columns, schema=USAGE_EVENTS.arrow_schema())
 
 
-def _write_batch(
-    tx: Transaction,
-    batch: list[tuple[UsageEvent, Match]],
-    report: FileReport,
-    *,
-    source: str,
-    run_id: str,
-) -> None:
-    """Write the events of a batch whose ids the store does not have yet; count the rest."""
-    unique: dict[str, tuple[UsageEvent, Match]] = {}
-    for event, found in batch:
-        unique.setdefault(event.event_id, (event, found))
-    report.duplicates += len(batch) - len(unique)
-    rows = _rows(list(unique.values()), source, report.path)
+def _write_batch(tx: Transaction, batch: list[_Pending], *, run_id: str) -> None:
+    """Write the events whose ids the store does not have yet; count the rest per file.
+
+    A batch may span files, so that a folder of many small files costs few writes.
+    """
+    unique: dict[str, _Pending] = {}
+    for pending in batch:
+        if pending.event.event_id in unique:
+            pending.report.duplicates += 1
+        else:
+            unique[pending.event.event_id] = pending
+    rows = _rows(list(unique.values()))
     view = "_usage_incoming"
     tx.con.register(view, rows)
     try:
@@ -475,11 +485,15 @@ def _write_batch(
         ).to_arrow_table()
     finally:
         tx.con.unregister(view)
-    report.duplicates += rows.num_rows - new.num_rows
+    new_ids = set(new.column("event_id").to_pylist())
+    for event_id, pending in unique.items():
+        if event_id in new_ids:
+            pending.report.loaded += 1
+            pending.report.matched += pending.match.tool_id is not None
+        else:
+            pending.report.duplicates += 1
     if new.num_rows:
         tx.upsert(USAGE_EVENTS, new, run_id=run_id)
-    report.loaded += new.num_rows
-    report.matched += sum(1 for tool_id in new.column("tool_id").to_pylist() if tool_id)
 
 
 def _new_run_id() -> str:
@@ -539,18 +553,20 @@ def ingest(
     }
     logger.info("ingesting %d usage file(s), run %s", len(files), report.run_id)
     with store.transaction() as tx:
+        batch: list[_Pending] = []
+        started: list[datetime] = []
         for path, fmt in zip(files, formats, strict=True):
-            started = datetime.now(UTC)
+            started.append(datetime.now(UTC))
             file_report = FileReport(str(path), fmt)
             report.files.append(file_report)
-            source = _SOURCES[fmt]
             try:
                 _load(
                     tx,
                     readers[fmt](path),
                     file_report,
+                    batch,
                     matcher=matcher,
-                    source=source,
+                    source=_SOURCES[fmt],
                     run_id=report.run_id,
                     strict=strict,
                     batch_size=batch_size,
@@ -561,18 +577,19 @@ def ingest(
                 raise UsageIngestError(
                     f"{path}: cannot be read ({error}); nothing was ingested"
                 ) from error
-            tx.record_sync(
-                source,
-                f"usage_events:{path}",
+        if batch:
+            _write_batch(tx, batch, run_id=report.run_id)
+        for file_report, fmt, began in zip(report.files, formats, started, strict=True):
+            _record(
+                tx,
+                file_report,
+                _SOURCES[fmt],
+                f"usage_events:{file_report.path}",
                 run_id=report.run_id,
+                started=began,
                 cursor=None,
-                rows_read=file_report.read,
-                rows_loaded=file_report.loaded,
-                rows_skipped=file_report.rejected + file_report.duplicates,
-                started=started,
-                complete=True,
             )
-            logger.info("%s: %s", path, _file_summary(file_report))
+            logger.info("%s: %s", file_report.path, _file_summary(file_report))
         if ecosystem is not None:
             report.rematched = rematch(tx, matcher)
     logger.info("usage ingest done: %s", report.summary())
@@ -583,6 +600,7 @@ def _load(
     tx: Transaction,
     outcomes: Iterable[Parsed],
     report: FileReport,
+    batch: list[_Pending],
     *,
     matcher: ToolMatcher,
     source: str,
@@ -590,15 +608,17 @@ def _load(
     strict: bool,
     batch_size: int,
 ) -> None:
-    """Match and write a reader's events in batches, counting every other outcome."""
-    batch: list[tuple[UsageEvent, Match]] = []
+    """Match a reader's events into ``batch`` (written when full), counting every other outcome.
+
+    The caller writes what is left in ``batch`` at the end.
+    """
     for outcome in outcomes:
         if isinstance(outcome, UsageEvent):
             report.read += 1
-            batch.append((outcome, matcher.match(outcome.apps)))
+            batch.append(_Pending(outcome, matcher.match(outcome.apps), report, source))
             if len(batch) >= batch_size:
-                _write_batch(tx, batch, report, source=source, run_id=run_id)
-                batch = []
+                _write_batch(tx, batch, run_id=run_id)
+                batch.clear()
         elif isinstance(outcome, Rejection):
             report.read += 1
             reason = outcome.render(report.path)
@@ -614,8 +634,6 @@ def _load(
             report.entities += 1
         elif isinstance(outcome, Skip):
             report.skip(f"{report.path}:{outcome.line}: {outcome.reason}")
-    if batch:
-        _write_batch(tx, batch, report, source=source, run_id=run_id)
 
 
 def ingest_lrs(
@@ -670,26 +688,28 @@ def ingest_lrs(
         file_report = FileReport(label, "xapi")
         report.files.append(file_report)
         outcomes = xapi.read_lrs(client, store.keys, since=since, config=config, cursor=cursor)
+        batch: list[_Pending] = []
         _load(
             tx,
             outcomes,
             file_report,
+            batch,
             matcher=matcher,
             source=xapi.SOURCE,
             run_id=report.run_id,
             strict=strict,
             batch_size=batch_size,
         )
-        tx.record_sync(
+        if batch:
+            _write_batch(tx, batch, run_id=report.run_id)
+        _record(
+            tx,
+            file_report,
             xapi.SOURCE,
             f"lrs:{label}",
             run_id=report.run_id,
-            cursor=cursor.latest,
-            rows_read=file_report.read,
-            rows_loaded=file_report.loaded,
-            rows_skipped=file_report.rejected + file_report.duplicates,
             started=started,
-            complete=True,
+            cursor=cursor.latest,
         )
         if ecosystem is not None:
             report.rematched = rematch(tx, matcher)
@@ -749,6 +769,29 @@ def rematch(tx: Transaction, matcher: ToolMatcher) -> int:
         ).fetchall()
         changed += int(rows[0][0]) if rows else 0
     return changed
+
+
+def _record(
+    tx: Transaction,
+    report: FileReport,
+    source: str,
+    stream: str,
+    *,
+    run_id: str,
+    started: datetime,
+    cursor: str | None,
+) -> None:
+    tx.record_sync(
+        source,
+        stream,
+        run_id=run_id,
+        cursor=cursor,
+        rows_read=report.read,
+        rows_loaded=report.loaded,
+        rows_skipped=report.rejected + report.duplicates,
+        started=started,
+        complete=True,
+    )
 
 
 def _file_summary(report: FileReport) -> str:

@@ -331,13 +331,21 @@ def test_cli_exit_codes_json_and_csv(tmp_path: Path) -> None:
 # --- the sample generator's workspace: the manifest is an independent answer key ------------
 
 
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A small generated workspace (read only; each test ingests into its own store)."""
+    generator = pytest.importorskip("edtech_map.samples.generator")
+    out = tmp_path_factory.mktemp("workspace")
+    return out, generator.generate_workspace(out, size="s", scale=0.05)
+
+
 def test_generated_workspace_usage_matches_its_manifest(tmp_path: Path) -> None:
     generator = pytest.importorskip("edtech_map.samples.generator")
 
     out = tmp_path / "workspace"
     manifest = generator.generate_workspace(out, size="s", scale=0.05)
     ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
-    with Store.open(out / "ws" / "store.duckdb") as opened:
+    with Store.open(tmp_path / "ws" / "store.duckdb") as opened:
         report = ingest(opened, [out / "usage"], ecosystem)
         by_tool = {row["tool"]: row for row in usage_by_tool(opened)}
         unmatched = {row["app_identifier"]: row for row in unmatched_apps(opened)}
@@ -432,13 +440,13 @@ def test_cli_pulls_from_a_configured_lrs(
     assert runner.invoke(app, ["ingest", "--lrs", "nope", *args]).exit_code == 2
 
 
-def test_generated_caliper_feed_counts_equal_an_independent_query(tmp_path: Path) -> None:
-    generator = pytest.importorskip("edtech_map.samples.generator")
-    out = tmp_path / "workspace"
-    manifest = generator.generate_workspace(out, size="s", scale=0.05)
+def test_generated_caliper_feed_counts_equal_an_independent_query(
+    sample: tuple[Path, Any], tmp_path: Path
+) -> None:
+    out, manifest = sample
     ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
     feed = out / manifest.files["caliper"]
-    with Store.open(out / "ws" / "store.duckdb") as opened:
+    with Store.open(tmp_path / "ws" / "store.duckdb") as opened:
         ingest(opened, [feed], ecosystem)
         got = {
             (r["tool"], r["active_students"], r["active_teachers"], r["events"])
@@ -482,13 +490,13 @@ def test_generated_caliper_feed_counts_equal_an_independent_query(tmp_path: Path
     assert sum(row[3] for row in expected) == manifest.counts.caliper_events
 
 
-def test_usage_keys_meet_the_roster_keys_of_the_same_people(tmp_path: Path) -> None:
-    generator = pytest.importorskip("edtech_map.samples.generator")
-    out = tmp_path / "workspace"
-    manifest = generator.generate_workspace(out, size="s", scale=0.05)
+def test_usage_keys_meet_the_roster_keys_of_the_same_people(
+    sample: tuple[Path, Any], tmp_path: Path
+) -> None:
+    out, manifest = sample
     ecosystem = load_ecosystem(out / manifest.files["ecosystem"])
     sis_ids = {"caliper": {"sis_id_pattern": r"/users/(?P<id>[^/]+)$"}}
-    with Store.open(out / "ws" / "store.duckdb") as opened:
+    with Store.open(tmp_path / "ws" / "store.duckdb") as opened:
         oneroster_csv.sync(
             SyncContext(store=opened, source="sis", options={"path": out / "roster"})
         )
