@@ -492,3 +492,29 @@ def test_the_docs_page_names_every_setting_and_stream() -> None:
     ).read_text("utf-8")
     assert {name for name in gc.Config.model_fields if f"`{name}`" not in page} == set()
     assert {spec.name for spec in gc.STREAMS if f"`{spec.name}`" not in page} == set()
+
+
+def test_strict_mode_stops_at_a_course_in_an_unknown_state_and_changes_nothing(
+    httpserver: HTTPServer, store: Store, schemas: dict[str, Any]
+) -> None:
+    from connectors.base import RowRejectedError
+
+    data = build_classroom(schemas)
+    serve_classroom(httpserver, data)
+    pull(store, httpserver)
+    before = dump(store)
+    httpserver.clear()
+    data["courses"][1].append({"id": "5154", "name": "Art", "courseState": "PAUSED"})  # not v1
+    data["teachers"]["5154"] = [[]]
+    data["students"]["5154"] = [[]]
+    serve_classroom(httpserver, data)
+
+    with pytest.raises(RowRejectedError, match="courseState = 'PAUSED'"):
+        gc.sync(
+            SyncContext(store=store, source="classroom", options=options(httpserver), strict=True)
+        )
+    assert dump(store) == before
+
+    lenient = pull(store, httpserver)
+    assert (lenient.streams["courses"].rejected, lenient.ok) == (1, False)
+    assert "google:5154" not in {key for (key,) in rows(store, "SELECT course_key FROM courses")}

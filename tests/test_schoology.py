@@ -537,3 +537,30 @@ def test_the_docs_page_names_every_setting_and_stream() -> None:
     )
     assert {name for name in schoology.Config.model_fields if f"`{name}`" not in page} == set()
     assert {spec.name for spec in schoology.STREAMS if f"`{spec.name}`" not in page} == set()
+
+
+def test_a_member_who_left_is_removed_by_the_next_pull(
+    httpserver: HTTPServer, store: Store
+) -> None:
+    school = build_school()
+    serve_school(httpserver, school)
+    pull(store, httpserver)
+    httpserver.clear()
+    school["enrollments"]["2001"][1] = []  # 48291 left Period 1
+    serve_school(httpserver, school)
+
+    report = pull(store, httpserver)
+
+    assert report.streams["enrollments"].deleted == 1
+    assert rows(store, "SELECT user_key, class_key, role, status FROM enrollments") == (
+        expected_enrollments(school, store.keys)
+    )
+
+
+def test_only_the_streams_asked_for_are_written(httpserver: HTTPServer, store: Store) -> None:
+    serve_school(httpserver, build_school())
+
+    pull(store, httpserver, streams=["courses", "classes"])
+
+    assert {c["table"] for c in store.counts()} == {"courses", "classes"}
+    assert {s["stream"] for s in store.sync_state("schoology")} == {"courses", "classes"}
