@@ -59,7 +59,7 @@ PULL_HELP = (
     "and deleted, and the cursor the next incremental pull starts from. Exit 0: all loaded; "
     "1: records rejected, refused by --strict or the shrink guard, or the source failed "
     "(rate limit, time-out, server error); 2: the source, a secret or a setting is missing or "
-    "wrong, or the credentials were refused."
+    "wrong, or the credentials were refused.\n\nExample: edtech-map pull sis --incremental"
 )
 
 
