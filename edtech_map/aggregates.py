@@ -569,7 +569,13 @@ def compute_aggregates(
 
 @dataclass(frozen=True)
 class SnapshotDiff:
-    """What changed between a saved audit and this one, by finding key (rule + subjects)."""
+    """What changed between a saved audit and this one, by finding key (rule + subjects).
+
+    Examples
+    --------
+    >>> SnapshotDiff(new=(), resolved=(), unchanged=(), previous_id="s1").previous_id
+    's1'
+    """
 
     new: tuple[Finding, ...]
     resolved: tuple[Finding, ...]

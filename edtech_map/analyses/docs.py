@@ -106,7 +106,13 @@ def _page(spec: Rule) -> str:
 
 
 def rule_pages() -> dict[str, str]:
-    """Every rule page and the index, by file name, as the registry describes them."""
+    """Every rule page and the index, by file name, as the registry describes them.
+
+    Examples
+    --------
+    >>> "| [EM-OWN-001](EM-OWN-001.md) | Tool with no owner |" in rule_pages()["index.md"]
+    True
+    """
     rules = load_rules()
     pages = {f"{rule_id}.md": _page(spec) for rule_id, spec in rules.items()}
     index = [

@@ -92,6 +92,12 @@ class Rule:
     """A registered rule: id, default severity, title, its function and what it needs.
 
     ``thresholds`` are the function's keyword-only parameters and their defaults.
+
+    Examples
+    --------
+    >>> spec = load_rules()["EM-USE-004"]
+    >>> spec.severity.value, spec.needs, spec.thresholds
+    ('warning', ('roster', 'usage'), {'min_weekly_share': 0.3})
     """
 
     id: str
@@ -145,7 +151,13 @@ class Rule:
 
 
 class AuditDiff(StrictModel):
-    """Findings new, resolved and unchanged since the last saved audit (``--diff``)."""
+    """Findings new, resolved and unchanged since the last saved audit (``--diff``).
+
+    Examples
+    --------
+    >>> AuditDiff(previous_snapshot=None).new
+    ()
+    """
 
     previous_snapshot: str | None = Field(description="Id of the saved audit compared with.")
     new: tuple[Finding, ...] = ()
@@ -154,7 +166,13 @@ class AuditDiff(StrictModel):
 
 
 class RuleInfo(StrictModel):
-    """What a report says about each rule it ran or skipped: title, severity, thresholds."""
+    """What a report says about each rule it ran or skipped: title, severity, thresholds.
+
+    Examples
+    --------
+    >>> RuleInfo(title="T", severity="info", help_uri="rules/EM-X.md").severity.value
+    'info'
+    """
 
     title: str
     severity: Severity
@@ -272,6 +290,20 @@ requires_roster = _requires(
     "roster",
     "import a roster (edtech-map import-roster) and audit with the store to run this rule",
 )
+requires_roster.__doc__ = """Make a rule raise :class:`AnalysisError` when ``G`` has no roster aggregates.
+
+Examples
+--------
+>>> @requires_roster
+... def needs_roster(G):
+...     return []
+>>> needs_roster(nx.MultiDiGraph(roster={"schools": 2}))
+[]
+>>> needs_roster(nx.MultiDiGraph())
+Traceback (most recent call last):
+...
+edtech_map.analyses.engine.AnalysisError: no roster data in this audit; import a roster ...
+"""
 
 
 def count_text(count: int, min_cell_size: int) -> str:
