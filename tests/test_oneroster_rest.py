@@ -24,12 +24,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connectors import oneroster_rest
+from connectors import oneroster_csv, oneroster_rest
 from connectors.base import RowRejectedError, SyncContext, SyncReport
 from connectors.http import (
     AuthenticationError,
@@ -39,6 +41,7 @@ from connectors.http import (
     ServerError,
     SourceTimeout,
 )
+from edtech_map.privacy import KeyMaker
 from edtech_map.store import ShrinkGuardError, Store
 
 CLIENT_ID = "ck-riverside"
@@ -841,3 +844,52 @@ def test_the_docs_page_names_every_setting_and_stream() -> None:
     )
     assert {name for name in oneroster_rest.Config.model_fields if f"`{name}`" not in page} == set()
     assert {spec.name for spec in oneroster_rest.STREAMS if f"`{spec.name}`" not in page} == set()
+
+
+# --------------------------------------------------------------------------------------------
+# Parity with the CSV connector
+
+_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,11}", fullmatch=True)
+_grades = st.lists(st.sampled_from(["KG", "01", "05", "09", "12", "PK"]), unique=True, max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sourced_id=_ids,
+    role=st.sampled_from(["student", "teacher", "aide", "administrator"]),
+    orgs=st.lists(_ids, unique=True, max_size=3),
+    grades=_grades,
+    enabled=st.sampled_from(["true", "false", None]),
+    stamp_minutes=st.integers(0, 10_000),
+)
+def test_a_rest_user_becomes_the_same_row_as_the_csv_user(
+    sourced_id: str,
+    role: str,
+    orgs: list[str],
+    grades: list[str],
+    enabled: str | None,
+    stamp_minutes: int,
+) -> None:
+    ctx = SyncContext(store=SimpleNamespace(keys=KeyMaker(b"p" * 32)), source="sis")  # type: ignore[arg-type]
+    rest = {
+        "sourcedId": sourced_id,
+        "status": "active",
+        "dateLastModified": stamp(stamp_minutes),
+        "role": role,
+        "orgs": [ref("org", o) for o in orgs],
+        "grades": grades,
+        "enabledUser": enabled,
+        "givenName": "Ada",
+    }
+    csv_values = {
+        "sourcedId": sourced_id,
+        "status": "active",
+        "dateLastModified": stamp(stamp_minutes),
+        "role": role,
+        "orgSourcedIds": ",".join(orgs),
+        "grades": ",".join(grades),
+        "enabledUser": enabled or "",
+        "givenName": "Ada",
+    }
+
+    assert oneroster_rest.transform_user(rest, ctx) == oneroster_csv.transform_user(csv_values, ctx)
