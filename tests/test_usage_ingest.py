@@ -326,6 +326,10 @@ def test_cli_exit_codes_json_and_csv(tmp_path: Path) -> None:
     table = runner.invoke(app, ["usage", "--csv", *args]).stdout.splitlines()
     assert table[0].startswith("tool,matched,active_students,active_teachers")
     assert len(table) == 4
+    unknown = runner.invoke(app, ["usage", "--unmatched", "--json", *args])
+    assert {row["app_identifier"] for row in json.loads(unknown.stdout)} == {
+        row["tool"] for row in json.loads(listed.stdout)
+    }
 
 
 # --- the sample generator's workspace: the manifest is an independent answer key ------------

@@ -28,7 +28,14 @@ from edtech_map.errors import EdtechMapError, InventoryError
 from edtech_map.inventory import load_ecosystem
 from edtech_map.model import Ecosystem
 from edtech_map.store import Store, StoreError, default_store_path
-from edtech_map.usage import FORMATS, IngestReport, ingest, ingest_lrs, usage_by_tool
+from edtech_map.usage import (
+    FORMATS,
+    IngestReport,
+    ingest,
+    ingest_lrs,
+    unmatched_apps,
+    usage_by_tool,
+)
 
 __all__ = ["ingest_command", "usage_command"]
 
@@ -224,6 +231,11 @@ def usage_command(
     ),
     store: Path | None = _STORE_OPTION,
     inventory: Path = _INVENTORY_OPTION,
+    unmatched: bool = typer.Option(
+        False,
+        "--unmatched",
+        help="List the app identifiers no inventory tool claims instead (candidates to add).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV."),
 ) -> None:
@@ -248,16 +260,21 @@ def usage_command(
     store_path = store or default_store_path(inventory)
     try:
         with Store.open(store_path, create=False) as opened:
-            rows = usage_by_tool(opened, school=school, ecosystem=ecosystem)
+            if unmatched:
+                rows = unmatched_apps(opened)
+            else:
+                rows = usage_by_tool(opened, school=school, ecosystem=ecosystem)
     except StoreError as error:
         raise fail(str(error)) from None
     if json_output:
         print_json(rows)
     elif csv_output:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        names = list(rows[0]) if rows else ["tool", "matched", "active_students", "active_teachers"]
+        names = list(rows[0]) if rows else ["tool"]
         writer.writerow(names)
         writer.writerows([[row[name] for name in names] for row in rows])
+    elif unmatched:
+        _print_unmatched(rows)
     else:
         _print_usage(rows, school)
 
@@ -275,3 +292,21 @@ def _print_usage(rows: list[dict[str, Any]], school: str | None) -> None:
     console.print(table)
     if not rows:
         console.print("no usage in the store yet: run edtech-map ingest PATH", markup=False)
+
+
+def _print_unmatched(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="apps in usage that no inventory tool claims", title_justify="left")
+    columns = ("app_identifier", "students", "teachers", "other_users", "events", "last_seen")
+    for column in columns:
+        table.add_column(
+            column.replace("_", " "), justify="left" if column == "app_identifier" else "right"
+        )
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    console.print(table)
+    if rows:
+        console.print(
+            "add them to ecosystem.yaml (identifiers: domains, caliper_app_ids, ...); the next "
+            "ingest matches their past usage",
+            markup=False,
+        )
