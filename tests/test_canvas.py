@@ -720,13 +720,12 @@ def test_edtech_map_pull_runs_the_connector_from_the_inventory(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
     from typer.testing import CliRunner
 
-    from connectors.base import REGISTRY
+    from connectors.base import REGISTRY, load_connector
     from edtech_map.cli import app
 
-    monkeypatch.setitem(REGISTRY, "canvas", "connectors.canvas")
+    assert REGISTRY["canvas"] == "connectors.canvas" and load_connector("canvas").SOURCE == "canvas"
     monkeypatch.setenv("CANVAS_TOKEN", TOKEN)
     district = build_district(canvas_fixtures)
     serve_canvas(httpserver, district)

@@ -453,13 +453,15 @@ def test_edtech_map_pull_runs_the_connector_from_the_inventory(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
     from typer.testing import CliRunner
 
-    from connectors.base import REGISTRY
+    from connectors.base import REGISTRY, load_connector
     from edtech_map.cli import app
 
-    monkeypatch.setitem(REGISTRY, "google_classroom", "connectors.google_classroom")
+    assert (
+        REGISTRY["google_classroom"] == "connectors.google_classroom"
+        and load_connector("google_classroom").SOURCE == "google_classroom"
+    )
     monkeypatch.setenv("CLASSROOM_TOKEN", TOKEN)
     data = build_classroom(schemas)
     serve_classroom(httpserver, data)

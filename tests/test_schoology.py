@@ -498,13 +498,15 @@ def test_config_from_an_inventory_source_reads_the_key_pair_from_the_environment
 def test_edtech_map_pull_runs_the_connector_from_the_inventory(
     httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("edtech_map.cli.pull", reason="edtech-map pull has not landed yet")
     from typer.testing import CliRunner
 
-    from connectors.base import REGISTRY
+    from connectors.base import REGISTRY, load_connector
     from edtech_map.cli import app
 
-    monkeypatch.setitem(REGISTRY, "schoology", "connectors.schoology")
+    assert (
+        REGISTRY["schoology"] == "connectors.schoology"
+        and load_connector("schoology").SOURCE == "schoology"
+    )
     monkeypatch.setenv("SCHOOLOGY_KEY", KEY)
     monkeypatch.setenv("SCHOOLOGY_SECRET", SECRET)
     school = build_school()
