@@ -14,20 +14,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
 
-from connectors.base import REGISTRY
 from edtech_map.cli import app
 from edtech_map.store import Store
 from tests.http_faults import serve_pages
 from tests.test_oneroster_rest import CLIENT_ID, CLIENT_SECRET, Fault, OneRosterServer, district
 
 CLEVER_TOKEN = "clever-CLI-TOKEN-91ab"
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The REST connectors, whether or not connectors.base.REGISTRY lists them yet."""
-    monkeypatch.setitem(REGISTRY, "oneroster_rest", "connectors.oneroster_rest")
-    monkeypatch.setitem(REGISTRY, "clever", "connectors.clever")
 
 
 @pytest.fixture
