@@ -43,6 +43,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store
 from edtech_map.analyses.findings import AuditResult, Finding
 from edtech_map.model import Ecosystem, Subject, parse_grade
 from edtech_map.store import Store, TableSpec
+from edtech_map.subject_mapping import map_course
 
 __all__ = [
     "AUDIT_SNAPSHOTS",
@@ -407,13 +408,52 @@ def _measures(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _cell_subjects(text: str | None, title: str | None) -> list[Subject]:
+    if text:
+        found = roster_subject(text)
+        return [found] if found is not None else list(map_course(text).subjects)
+    return list(map_course(title).subjects) if title else []
+
+
+def _cell_grades(text: str | None, title: str | None) -> list[str]:
+    if text:
+        try:
+            return [parse_grade(text).label]
+        except ValueError:
+            return []
+    return [g.label for g in map_course(title).grades] if title else []
+
+
+def _class_grades(store: Store) -> pa.Table:
+    """Each class's grade (its first), from the roster, or read from its title."""
+    keys: list[str] = []
+    grades: list[str] = []
+    for row in _rows(
+        store,
+        """
+        SELECT c.class_key, coalesce(c.title, co.title) AS title,
+               CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades[1] ELSE co.grades[1] END
+                   AS grade
+        FROM classes AS c LEFT JOIN courses AS co ON co.course_key = c.course_key
+        """,
+    ):
+        found = _cell_grades(row["grade"], row["title"])
+        if found:
+            keys.append(str(row["class_key"]))
+            grades.append(found[0])
+    return pa.table(
+        {"class_key": keys, "grade": grades},
+        schema=pa.schema([("class_key", pa.string()), ("grade", pa.string())]),
+    )
+
+
 def _roster(store: Store, schools: Mapping[str, str]) -> dict[str, Any]:
     cells: dict[tuple[str, str, str], dict[str, int]] = {}
     for row in _rows(
         store,
         """
         WITH class_cells AS (
-            SELECT c.class_key, c.school_key,
+            SELECT c.class_key, c.school_key, coalesce(c.title, co.title) AS title,
                    CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades ELSE co.grades END
                        AS grades,
                    CASE WHEN len(coalesce(c.subjects, [])) > 0 THEN c.subjects ELSE co.subjects END
@@ -426,26 +466,28 @@ def _roster(store: Store, schools: Mapping[str, str]) -> dict[str, Any]:
             WHERE role = 'student' AND coalesce(status, 'active') = 'active'
             GROUP BY class_key
         )
-        SELECT cc.school_key, grade, subject, count(*) AS classes,
-               coalesce(sum(s.students), 0) AS students
+        SELECT cc.school_key, grade, subject,
+               CASE WHEN grade IS NULL OR subject IS NULL THEN cc.title END AS title,
+               count(*) AS classes, coalesce(sum(s.students), 0) AS students
         FROM class_cells AS cc
-        CROSS JOIN unnest(cc.grades) AS g(grade)
-        CROSS JOIN unnest(cc.subjects) AS t(subject)
+        CROSS JOIN unnest(CASE WHEN len(coalesce(cc.grades, [])) > 0 THEN cc.grades
+                               ELSE [NULL] END) AS g(grade)
+        CROSS JOIN unnest(CASE WHEN len(coalesce(cc.subjects, [])) > 0 THEN cc.subjects
+                               ELSE [NULL] END) AS t(subject)
         LEFT JOIN students AS s ON s.class_key = cc.class_key
         GROUP BY ALL
         """,
     ):
-        subject = roster_subject(str(row["subject"]))
-        try:
-            grade = parse_grade(row["grade"]).label
-        except ValueError:
-            continue
-        if subject is None:
-            continue
         school = schools.get(str(row["school_key"]), "unknown")
-        cell = cells.setdefault((school, grade, subject.value), {"classes": 0, "students": 0})
-        cell["classes"] += int(row["classes"])
-        cell["students"] += int(row["students"])
+        # Subjects and grades as the roster writes them; an LMS class without them is read
+        # from its title (edtech_map.subject_mapping).
+        for subject in _cell_subjects(row["subject"], row["title"]):
+            for grade in _cell_grades(row["grade"], row["title"]):
+                cell = cells.setdefault(
+                    (school, grade, subject.value), {"classes": 0, "students": 0}
+                )
+                cell["classes"] += int(row["classes"])
+                cell["students"] += int(row["students"])
     enrolled: dict[str, dict[str, int]] = defaultdict(dict)
     for row in _rows(
         store,
@@ -512,7 +554,13 @@ def compute_aggregates(
                 "SELECT DISTINCT school_key FROM usage_events WHERE school_key IS NOT NULL"
             ).fetchall()
         }
-    keys |= {str(r[0]) for r in store.con.execute("SELECT DISTINCT org_key FROM orgs").fetchall()}
+    for sql in (
+        "SELECT DISTINCT org_key FROM orgs",
+        "SELECT DISTINCT school_key FROM classes",
+        "SELECT DISTINCT unnest(CASE WHEN len(coalesce(org_keys, [])) > 0 THEN org_keys "
+        "ELSE [primary_org_key] END) FROM users",
+    ):
+        keys |= {str(r[0]) for r in store.con.execute(sql).fetchall() if r[0] is not None}
     schools = _school_map(ecosystem, keys)
     has_roster = bool(
         store.con.execute("SELECT count(*) FROM enrollments WHERE role = 'student'").fetchall()[0][
@@ -526,15 +574,7 @@ def compute_aggregates(
             schema=pa.schema([("school_key", pa.string()), ("school", pa.string())]),
         )
         store.con.register("_audit_school_map", mapping)
-        store.con.execute(
-            """
-            CREATE OR REPLACE TEMP VIEW _audit_class_grades AS
-            SELECT c.class_key,
-                   CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades[1]
-                        ELSE co.grades[1] END AS grade
-            FROM classes AS c LEFT JOIN courses AS co ON co.course_key = c.course_key
-            """
-        )
+        store.con.register("_audit_class_grades", _class_grades(store))
         try:
             day = ecosystem.district.school_day
             usage = _usage(
@@ -545,7 +585,7 @@ def compute_aggregates(
             )
         finally:
             store.con.unregister("_audit_school_map")
-            store.con.execute("DROP VIEW IF EXISTS _audit_class_grades")
+            store.con.unregister("_audit_class_grades")
     roster = _roster(store, schools) if has_roster else {}
     logger.info(
         "audit aggregates: usage %s, roster %s, window %s..%s",
