@@ -196,22 +196,38 @@ def _decoder(duplicates: list[str]) -> json.JSONDecoder:
     return json.JSONDecoder(object_pairs_hook=pairs)
 
 
-def _first_line_is_json(path: Path) -> bool:
+_LINE_SUFFIXES = {".jsonl", ".ndjson", ".jsonlines"}
+
+
+def _is_json_lines(path: Path) -> bool:
+    """JSON Lines by name, or when the first line is a whole JSON object, or when a broken
+    first line is followed by one (so one bad line does not hide a JSON Lines file)."""
+    if path.suffix.lower() in _LINE_SUFFIXES:
+        return True
+    lines: list[str] = []
     with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
         for text in handle:
             if text.strip():
-                try:
-                    return isinstance(json.loads(text), dict)
-                except json.JSONDecodeError:
-                    return False
-    return True
+                lines.append(text.strip())
+                if len(lines) == 2:
+                    break
+    if not lines or lines[0] in ("[", "{"):
+        return False  # empty, or a pretty-printed document
+    for index, text in enumerate(lines):
+        try:
+            return isinstance(json.loads(text), dict)
+        except json.JSONDecodeError:
+            if index == 0 and text.startswith("["):
+                return False  # a minified array wrapped over lines
+    return False
 
 
 def read_json_documents(path: Path, *, chunk_size: int = _CHUNK) -> Iterator[JsonDocument]:
     """Yield the JSON values of a file one at a time, each with the line it starts on.
 
-    A file whose first line is a complete JSON object is read as JSON Lines: each line is
-    parsed alone, so one bad line is reported and the rest are still read. Any other file is
+    A ``.jsonl``/``.ndjson`` file, or one whose first or second line is a whole JSON object,
+    is read as JSON Lines: each line is parsed alone, so one bad line is reported and the rest
+    are still read. Any other file is
     one value, several values in a row, or a top-level array, whose elements are yielded one
     by one while the file is read in chunks (a large array never sits in memory whole); there
     a syntax error ends the file, and the error says that the rest was not read.
@@ -228,7 +244,7 @@ def read_json_documents(path: Path, *, chunk_size: int = _CHUNK) -> Iterator[Jso
     >>> [(d.line, d.value) for d in read_json_documents(folder / "b.json")]
     [(2, {'a': 1}), (3, {'a': 2})]
     """
-    if _first_line_is_json(path):
+    if _is_json_lines(path):
         yield from _read_json_lines(path)
     else:
         yield from _read_json_stream(path, chunk_size)

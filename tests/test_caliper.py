@@ -200,6 +200,13 @@ def test_a_line_that_is_not_json_is_rejected_and_the_next_is_read(tmp_path: Path
     assert "not valid JSON" in outcomes[1].reason
 
 
+def test_a_broken_first_line_does_not_hide_the_rest(tmp_path: Path) -> None:
+    for name in ("events.jsonl", "events.json"):
+        path = write_lines(tmp_path, '{"id": "urn:uuid:', BASE, name=name)
+        outcomes = list(read_caliper(path, KEYS))
+        assert [type(o).__name__ for o in outcomes] == ["Rejection", "UsageEvent"], name
+
+
 def test_a_bad_event_inside_an_envelope_names_its_data_index(tmp_path: Path) -> None:
     envelope = {
         "sensor": "s",
