@@ -131,6 +131,9 @@ class ColumnMapping(StrictModel):
         "UTC without an inventory).",
     )
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = Field(
+        default="utf-8-sig", description="Text encoding of the export, e.g. cp1252 for Excel."
+    )
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
@@ -351,8 +354,12 @@ def read_usage_csv(
     ...
     connectors.usage_csv.UsageCsvError: ...u.csv: the columns who, when fit no built-in usage CSV preset (edtech_map_sample, daily_minutes, launches); give a column mapping (docs/connectors/usage-csv.md)
     """
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        delimiter = mapping.delimiter if mapping else ","
+    encoding = mapping.encoding if mapping else "utf-8-sig"
+    with path.open("r", encoding=encoding, newline="") as handle:
+        if mapping is not None:
+            delimiter = mapping.delimiter
+        else:
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, None)
         if header is None:

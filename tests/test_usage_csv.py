@@ -182,3 +182,18 @@ def test_written_rows_read_back_with_exact_line_numbers(
     assert [e.duration_seconds for e in events if isinstance(e, UsageEvent)] == [
         r[3] * 60.0 for r in rows
     ]
+
+
+def test_tab_separated_and_windows_encoded_exports(tmp_path: Path) -> None:
+    tsv = tmp_path / "usage.tsv"
+    tsv.write_text(
+        "date\tuser_id\trole\tschool_id\tapp\tminutes\n2026-11-02\tstu-1\tStudent\tx\tMathly\t3\n",
+        encoding="utf-8",
+    )
+    (event,) = read_usage_csv(tsv, KEYS)
+    assert isinstance(event, UsageEvent) and event.duration_seconds == 180.0
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("user,when,app\nstu-1,2026-11-02,Matemáticas\n".encode("cp1252"))
+    mapping = ColumnMapping(user="user", time="when", app="app", encoding="cp1252")
+    (event,) = read_usage_csv(latin, KEYS, mapping)
+    assert isinstance(event, UsageEvent) and event.apps[0].value == "Matemáticas"
