@@ -41,6 +41,8 @@ _SENSITIVE_PARAMS = frozenset(
         "auth",
         "client_secret",
         "code",
+        # Cursors that are a record's id: on Clever's /users that is a person's id.
+        "ending_before",
         "id_token",
         "key",
         "oauth_signature",
@@ -52,6 +54,7 @@ _SENSITIVE_PARAMS = frozenset(
         "session",
         "sig",
         "signature",
+        "starting_after",
         "token",
     }
 )
