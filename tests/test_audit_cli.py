@@ -142,6 +142,14 @@ def test_bad_arguments_exit_2(inventory: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_list_rules_needs_no_inventory(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["audit", "--list-rules", "-i", str(tmp_path / "none.yaml")], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0
+    assert all(rule_id in result.stdout for rule_id in load_rules())
+
+
 def test_committed_rule_pages_and_schema_match_the_registry() -> None:
     stale = write_docs(DOCS, check=True)
     assert stale == [], "run: python -m edtech_map.analyses.docs"

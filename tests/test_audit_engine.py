@@ -225,4 +225,8 @@ def test_same_input_same_output_in_the_same_order(
     first = run_audit(eco, as_of=AS_OF)
     second = run_audit(eco, as_of=AS_OF)
     assert first == second
+    shuffled = eco.model_copy(
+        update={"tools": tuple(reversed(eco.tools)), "flows": tuple(reversed(eco.flows))}
+    )
+    assert run_audit(shuffled, as_of=AS_OF) == first  # inventory order does not matter
     assert list(first.findings) == sorted(first.findings, key=Finding.sort_key)

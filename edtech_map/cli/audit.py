@@ -344,6 +344,21 @@ def _print_table(
     out.print(f"Audit as of {result.as_of}: {_summary_line(result)}", markup=False)
 
 
+def _print_rules(rules: dict[str, Rule]) -> None:
+    table = Table(title="Audit rules (docs/rules/<id>.md)", title_justify="left")
+    for column in ("rule", "severity", "title", "needs", "thresholds (defaults)"):
+        table.add_column(column)
+    for rule_id, spec in rules.items():
+        table.add_row(
+            rule_id,
+            spec.severity.value,
+            spec.title,
+            ", ".join(spec.needs) or "inventory",
+            ", ".join(f"{k}={v!r}" for k, v in spec.thresholds.items()),
+        )
+    console.print(table)
+
+
 def _filter(result: AuditResult, *, school: str | None, min_severity: Severity) -> AuditResult:
     def keep(f: Finding) -> bool:
         return f.severity >= min_severity and (school is None or school in f.subjects)
@@ -418,6 +433,9 @@ def audit_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
     ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="List the rules and their thresholds, then exit.")
+    ] = False,
 ) -> None:
     """Run the audit (the ``audit`` command).
 
@@ -433,6 +451,9 @@ def audit_command(
     >>> result.exit_code, "EM-OWN-001" in result.output
     (1, True)
     """
+    if list_rules:
+        _print_rules(load_rules())
+        return
     try:
         day = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError:
