@@ -138,6 +138,19 @@ def rule_pages() -> dict[str, str]:
     return pages
 
 
+def _strip_examples(node: Any) -> None:
+    """Descriptions come from docstrings; their doctest examples do not belong in a schema."""
+    if isinstance(node, dict):
+        description = node.get("description")
+        if isinstance(description, str) and "\nExamples\n--------" in description:
+            node["description"] = description.split("\nExamples\n--------")[0].strip()
+        for value in node.values():
+            _strip_examples(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_examples(value)
+
+
 def audit_schema() -> dict[str, Any]:
     """The JSON Schema of ``edtech-map audit --format json`` (an ``AuditReport``).
 
@@ -145,8 +158,11 @@ def audit_schema() -> dict[str, Any]:
     --------
     >>> audit_schema()["title"]
     'AuditReport'
+    >>> ">>>" in json.dumps(audit_schema())
+    False
     """
     schema: dict[str, Any] = AuditReport.model_json_schema(mode="serialization")
+    _strip_examples(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://example.org/edtech-map/audit-schema.json"
     return schema
