@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -254,6 +255,14 @@ def _parse_seconds(text: str, *, minutes: bool) -> float:
     return number * 60 if minutes else number
 
 
+def _site(url: str) -> str:
+    """The scheme and host of a URL (or a bare host), without path, query or user info."""
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    if not parts.hostname:
+        return url
+    return f"{parts.scheme}://{parts.hostname}" if parts.scheme else parts.hostname
+
+
 def transform_row(
     row: Mapping[str, str | None], keys: KeyMaker, mapping: ColumnMapping, *, line: int
 ) -> UsageEvent | Rejection:
@@ -300,6 +309,8 @@ def transform_row(
     app_value, app_name = value(mapping.app), value(mapping.app_name)
     apps: tuple[AppIdentifier, ...] = ()
     if app_value is not None:
+        if mapping.app_kind is IdentifierKind.URL:
+            app_value = _site(app_value)  # a launch URL's path or query may name the person
         apps = (AppIdentifier(mapping.app_kind, app_value),)
     if app_name is not None:
         apps = (*apps, AppIdentifier(IdentifierKind.NAME, app_name))

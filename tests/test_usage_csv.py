@@ -58,11 +58,12 @@ def test_launch_log_preset_reads_urls(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "User ID,Timestamp,App URL,Role,School\n"
-        "stu-1,2026-11-02T08:15:00-05:00,https://app.mathly.example/home,Learner,lincoln-es\n",
+        "stu-1,2026-11-02T08:15:00-05:00,https://app.mathly.example/home?u=stu-1,Learner,lincoln-es\n",
     )
     (event,) = read_usage_csv(path, KEYS)
     assert isinstance(event, UsageEvent)
     assert event.apps[0].kind is IdentifierKind.URL
+    assert event.apps[0].value == "https://app.mathly.example"  # no path or query kept
     assert event.event_time == datetime(2026, 11, 2, 13, 15, tzinfo=UTC)
     assert event.duration_seconds is None
 
