@@ -123,7 +123,7 @@ def redact_url(url: str) -> str:
     >>> redact_url("https://token123@lrs.example.org/xapi/statements")
     'https://***@lrs.example.org/xapi/statements'
     >>> redact_url("/v3.0/users?starting_after=5a25")
-    '/v3.0/users?starting_after=5a25'
+    '/v3.0/users?starting_after=***'
     """
     parts = urlsplit(url)
     netloc = parts.netloc
