@@ -122,7 +122,9 @@ def test_gaps_are_exactly_the_planted_cells(workspace: Workspace) -> None:
             for grade in str(f.evidence["grades"]).split(","):
                 found.add((f.evidence["school"], f.evidence["task"], f.evidence["subject"], grade))
     planted = {(g.school, g.task, g.subject, g.grade) for g in workspace.manifest.planted.gaps}
-    assert found == planted
+    assert planted <= found
+    if "gaps" not in workspace.manifest.partial:  # at S the planted gaps are all there are
+        assert found == planted
 
 
 def test_privacy_problems_are_found(workspace: Workspace) -> None:
