@@ -403,3 +403,35 @@ def test_streaming_a_json_array_in_chunks_equals_json_load(
     lines = path.read_text(encoding="utf-8").splitlines()
     for document in read:  # each element starts on the line the reader says
         assert lines[document.line - 1].strip().startswith("{")
+
+
+junk = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), max_size=40),
+    st.dictionaries(
+        st.sampled_from(["type", "actor", "action", "eventTime", "id", "data"]),
+        st.none() | st.integers() | st.text(max_size=10) | st.lists(st.integers()),
+        max_size=5,
+    ).map(json.dumps),
+)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(junk, st.just(json.dumps(BASE))), max_size=12))
+def test_any_line_is_accounted_for_and_nothing_crashes(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str]
+) -> None:
+    path = tmp_path_factory.mktemp("junk") / "events.jsonl"
+    kept = [line for line in lines if line.strip()]
+    path.write_text("".join(line.replace("\n", " ") + "\n" for line in kept), encoding="utf-8")
+    outcomes = list(read_caliper(path, KEYS))
+    expected = 0
+    for line in kept:  # one outcome per line; a line holding an array, one per element
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            value = None
+        expected += len(value) if isinstance(value, list) else 1
+    assert len(outcomes) == expected
+    assert {o.line for o in outcomes} <= set(range(1, len(kept) + 1))
+    good = sum(line == json.dumps(BASE) for line in kept)
+    assert sum(isinstance(o, UsageEvent) for o in outcomes) == good

@@ -519,3 +519,22 @@ def test_usage_keys_meet_the_roster_keys_of_the_same_people(
         ("caliper", True, 0),
         ("usage_csv", True, 0),
     ]
+
+
+def test_daily_view_counts_days_in_the_district_time_zone(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text(
+        "User ID,Timestamp,App URL,Role,School\n"
+        "stu-1,2026-11-02T03:00:00Z,https://www.readwell.example/a,Student,lincoln-es\n"
+        "stu-1,2026-11-02T15:00:00Z,https://www.readwell.example/b,Student,lincoln-es\n",
+        encoding="utf-8",
+    )
+    ingest(store, [path], ECOSYSTEM)  # the district is in America/Chicago
+    days = store.query_arrow(
+        "SELECT CAST(day AS VARCHAR) AS day, tool_id, events, active_users FROM usage_daily "
+        "ORDER BY day"
+    ).to_pylist()
+    assert days == [
+        {"day": "2026-11-01", "tool_id": "readwell", "events": 1, "active_users": 1},
+        {"day": "2026-11-02", "tool_id": "readwell", "events": 1, "active_users": 1},
+    ]
