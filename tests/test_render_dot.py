@@ -97,6 +97,18 @@ def test_svg_has_every_tool_label(G) -> None:
 
 
 @needs_dot
+def test_osage_packs_clusters_into_a_screen_shaped_svg(G) -> None:
+    out = render_image(G, only_flows=True, engine="osage")
+    assert out.engine == "osage" and not out.summary
+    root = ET.fromstring(out.data)
+    width, height = (float(x) for x in root.attrib["viewBox"].split()[2:])
+    assert 0.5 < width / height < 4  # dot's ranks make this sample 1:5 tall
+    text = svg_text(out.data.decode())
+    tools = {G.nodes[t]["label"] for t in select(G, only_flows=True)}
+    assert {label for label in tools if label not in text} == set()
+
+
+@needs_dot
 def test_png_is_a_png(G) -> None:
     assert to_png(G, school="bridgeway-hs")[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -247,6 +259,7 @@ def test_cli_focus_with_only_flows_to_stdout() -> None:
     [
         (["--format", "jpeg"], "--format 'jpeg' is not known"),
         (["--by", "colour"], "--by 'colour' is not known"),
+        (["--engine", "neato"], "--engine 'neato' is not known"),
         (["--school", "atlantis"], "no school 'atlantis'"),
         (["--focus", "nope"], "no tool 'nope'"),
         (["--as-of", "yesterday"], "not a date"),

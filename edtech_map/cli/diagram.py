@@ -32,7 +32,7 @@ from edtech_map.render import (
     to_graphml,
     to_mermaid,
 )
-from edtech_map.render.dot import DEFAULT_TIMEOUT, ImageFormat
+from edtech_map.render.dot import DEFAULT_TIMEOUT, ENGINES, Engine, ImageFormat
 from edtech_map.render.view import ClusterBy
 
 __all__ = ["FORMATS", "diagram_command", "load_graph"]
@@ -41,6 +41,7 @@ FORMATS = ("dot", "svg", "png", "mermaid", "graphml")
 """The formats ``edtech-map diagram --format`` writes."""
 
 _CLUSTERS: dict[str, ClusterBy] = {name: name for name in CLUSTER_BY}
+_ENGINES: dict[str, Engine] = {name: name for name in ENGINES}
 
 AsOfOption = Annotated[
     str | None,
@@ -113,6 +114,12 @@ def diagram_command(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds a layout may take before the summary.")
     ] = DEFAULT_TIMEOUT,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="SVG/PNG layout: auto (by size), dot, sfdp or osage (packed)."
+        ),
+    ] = "auto",
 ) -> None:
     """Draw the ecosystem: tools shaped by category, flagged problems, edges styled by kind.
 
@@ -126,6 +133,8 @@ def diagram_command(
         raise fail(f"--by {by!r} is not known; use one of {', '.join(CLUSTER_BY)}")
     if fmt == "png" and output is None and sys.stdout.isatty():
         raise fail("PNG is binary: give -o FILE.png (or redirect stdout)")
+    if engine != "auto" and engine not in _ENGINES:
+        raise fail(f"--engine {engine!r} is not known; use auto, {', '.join(ENGINES)}")
     G = load_graph(inventory, parse_as_of(as_of))
     cluster = _CLUSTERS[by]
     try:
@@ -139,7 +148,9 @@ def diagram_command(
                 data = to_graphml(part, Path(tmp) / "g.graphml").read_bytes()
         else:
             image: ImageFormat = "svg" if fmt == "svg" else "png"
-            rendered = render_image(part, fmt=image, by=cluster, timeout=timeout)
+            rendered = render_image(
+                part, fmt=image, by=cluster, timeout=timeout, engine=_ENGINES.get(engine)
+            )
             for note in rendered.notes:
                 err_console.print(f"note: {note}", markup=False)
             data = rendered.data

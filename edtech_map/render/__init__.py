@@ -110,8 +110,11 @@ def render_image(
     only_flows: bool = False,
     audit: AuditResult | None = None,
     timeout: float = _dot.DEFAULT_TIMEOUT,
+    engine: _dot.Engine | None = None,
 ) -> Rendered:
     """SVG or PNG bytes with the engine used and any fallback notes (see :func:`.dot.render`).
+
+    ``engine`` (``dot``, ``sfdp`` or ``osage``) overrides the choice by size.
 
     Examples
     --------
@@ -123,7 +126,7 @@ def render_image(
     part = diagram_graph(
         G, school=school, focus=focus, depth=depth, only_flows=only_flows, audit=audit
     )
-    return _dot.render(part, fmt=fmt, by=by, timeout=timeout)
+    return _dot.render(part, fmt=fmt, by=by, timeout=timeout, engine=engine)
 
 
 def to_svg(

@@ -55,6 +55,7 @@ from edtech_map.render.view import (
 __all__ = [
     "DOT_MAX_EDGES",
     "DOT_MAX_NODES",
+    "ENGINES",
     "SFDP_MAX_EDGES",
     "SFDP_MAX_NODES",
     "Engine",
@@ -68,7 +69,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Engine = Literal["dot", "sfdp"]
+Engine = Literal["dot", "sfdp", "osage"]
+ENGINES: tuple[Engine, ...] = ("dot", "sfdp", "osage")
+"""Layouts: ``dot`` layered, ``sfdp`` force-directed (big graphs), ``osage`` packed clusters."""
 ImageFormat = Literal["svg", "png"]
 
 DOT_MAX_NODES = 400
@@ -230,6 +233,9 @@ def to_dot(
     if engine == "sfdp":
         # scale (not prism) removes overlaps 2-3x faster on 1,000 nodes: benchmarks/diagram.py
         dot.attr(splines="false", overlap="scale", outputorder="edgesfirst")
+    elif engine == "osage":
+        # clusters packed in a grid: a screen-shaped overview, where dot's ranks run long
+        dot.attr(pack="30", outputorder="edgesfirst")
     dot.attr("node", fontname="Helvetica", fontsize="10")
     dot.attr("edge", fontname="Helvetica", fontsize="9")
     if legend:

@@ -47,6 +47,7 @@ from edtech_map.analyses.engine import count_text
 from edtech_map.analyses.findings import AuditResult, Finding, Severity
 from edtech_map.graph import nodes_of_kind, tools_at, tools_for
 from edtech_map.model import Ecosystem, LearningTask, Subject
+from edtech_map.render.dot import choose_engine
 from edtech_map.render.dot import render as render_svg
 from edtech_map.render.view import (
     FLAGS,
@@ -168,6 +169,9 @@ def bar_chart(
 def diagram_svg(G: nx.MultiDiGraph[str], *, timeout: float = 30.0) -> tuple[str | None, str]:
     """The report's diagram: every tool, with data-flow, rostering, SSO and LTI edges.
 
+    Laid out with ``osage`` (category clusters packed into a screen-shaped grid) where
+    ``dot`` would be chosen, else as :func:`edtech_map.render.dot.render` decides by size.
+
     Returns the inline SVG (no XML prolog or DOCTYPE) and a note, or ``None`` and the reason
     when Graphviz is missing or fails.
 
@@ -181,8 +185,15 @@ def diagram_svg(G: nx.MultiDiGraph[str], *, timeout: float = 30.0) -> tuple[str 
     """
     part = select(G, kinds=FLOW_KINDS)
     part.remove_nodes_from([n for n, d in G.nodes(data=True) if d.get("kind") != "tool"])
+    engine, summary = choose_engine(part)
     try:
-        rendered = render_svg(part, fmt="svg", by="category", timeout=timeout)
+        rendered = render_svg(
+            part,
+            fmt="svg",
+            by="category",
+            engine="osage" if (engine, summary) == ("dot", False) else None,
+            timeout=timeout,
+        )
     except DiagramError as error:
         logger.warning("no diagram in the report: %s", error)
         return None, str(error)
