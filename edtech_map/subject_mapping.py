@@ -68,6 +68,12 @@ class SubjectRule:
 
     ``grades`` are typical, not stated, so they come with ``grade_confidence`` (low unless the
     pattern itself names the grade).
+
+    Examples
+    --------
+    >>> rule = SubjectRule("geometry", r"geometry|geom", Subject.MATH, grades=("10",))
+    >>> bool(rule.regex.search("Honors GEOMETRY")), bool(rule.regex.search("geometric"))
+    (True, False)
     """
 
     name: str
