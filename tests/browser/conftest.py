@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
-MERMAID_JS = NODE_MODULES / "mermaid" / "dist" / "mermaid.min.js"
 FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -7,12 +7,16 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from conftest import MERMAID_JS, BrowserPage
 
 from edtech_map.graph import build_graph
 from edtech_map.inventory import load_ecosystem
 from edtech_map.render import to_mermaid
 from edtech_map.samples import AS_OF, RIVERSIDE_YAML
+
+MERMAID_JS = (
+    Path(__file__).resolve().parent / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+)
+BrowserPage = Any  # conftest.BrowserPage: a page with what it logged and requested
 
 pytestmark = [
     pytest.mark.browser,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import BrowserPage
 from typer.testing import CliRunner
 
 from edtech_map.cli import app
 from edtech_map.samples import AS_OF, generate_workspace
 
 pytestmark = pytest.mark.browser
+BrowserPage = Any  # conftest.BrowserPage: a page with what it logged and requested
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
