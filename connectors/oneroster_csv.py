@@ -1123,10 +1123,13 @@ def _read_manifest(bundle: Bundle, member: str) -> list[tuple[int, str, str]]:
                 f"{name}:1: the header is {header!r}, not 'propertyName,value'; fix the "
                 f"manifest or remove it to import every file present as bulk"
             )
-        for row in reader:
-            if row and any(cell.strip() for cell in row):
-                value = row[1].strip() if len(row) > 1 else ""
-                entries.append((reader.line_num, row[0].strip(), value))
+        try:
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    value = row[1].strip() if len(row) > 1 else ""
+                    entries.append((reader.line_num, row[0].strip(), value))
+        except csv.Error as error:
+            raise SourceError(f"{name}:{reader.line_num}: not readable as CSV ({error})") from None
     return entries
 
 
