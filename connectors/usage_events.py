@@ -197,6 +197,7 @@ def _decoder(duplicates: list[str]) -> json.JSONDecoder:
 
 
 _LINE_SUFFIXES = {".jsonl", ".ndjson", ".jsonlines"}
+_TOO_DEEP = "not readable JSON (nested deeper than Python can decode)"
 
 
 def _is_json_lines(path: Path) -> bool:
@@ -216,7 +217,7 @@ def _is_json_lines(path: Path) -> bool:
     for index, text in enumerate(lines):
         try:
             return isinstance(json.loads(text), dict)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             if index == 0 and text.startswith("["):
                 return False  # a minified array wrapped over lines
     return False
@@ -264,6 +265,9 @@ def _read_json_lines(path: Path) -> Iterator[JsonDocument]:
                     number, error=f"not valid JSON ({error.msg}, column {error.colno})"
                 )
                 continue
+            except RecursionError:
+                yield JsonDocument(number, error=_TOO_DEEP)
+                continue
             yield JsonDocument(number, value, duplicate_keys=list(duplicates))
             duplicates.clear()
 
@@ -300,6 +304,9 @@ def _read_json_stream(path: Path, chunk_size: int) -> Iterator[JsonDocument]:
                 return
             try:
                 value, end = decoder.raw_decode(buffer, pos)
+            except RecursionError:
+                yield JsonDocument(line, error=f"{_TOO_DEEP}; the rest of the file was not read")
+                return
             except json.JSONDecodeError as error:
                 if not eof:
                     chunk = handle.read(chunk_size)
