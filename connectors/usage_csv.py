@@ -366,6 +366,31 @@ def read_usage_csv(
     connectors.usage_csv.UsageCsvError: ...u.csv: the columns who, when fit no built-in usage CSV preset (edtech_map_sample, daily_minutes, launches); give a column mapping (docs/connectors/usage-csv.md)
     """
     encoding = mapping.encoding if mapping else "utf-8-sig"
+    try:
+        yield from _read_rows(path, keys, mapping, encoding, timezone)
+    except UnicodeDecodeError:
+        raise UsageCsvError(
+            f"{path}:{_first_undecodable_line(path, encoding)}: not {encoding} text; save the "
+            f"file as UTF-8 or set the mapping's encoding (e.g. cp1252 for an Excel export)"
+        ) from None
+    except csv.Error as error:
+        raise UsageCsvError(f"{path}: not readable as CSV ({error})") from None
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int:
+    """The number of the first line that is not ``encoding`` text (for the error message)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _read_rows(
+    path: Path, keys: KeyMaker, mapping: ColumnMapping | None, encoding: str, timezone: str
+) -> Iterator[Parsed]:
     with path.open("r", encoding=encoding, newline="") as handle:
         if mapping is not None:
             delimiter = mapping.delimiter
