@@ -20,7 +20,6 @@ KeyMaker(secret=**********)
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -57,7 +56,7 @@ class KeyMaker:
         True
         """
         message = f"{namespace}\x1f{source_id.strip()}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:24]
+        return hmac.digest(self._secret, message, "sha256").hex()[:24]
 
 
 def load_or_create_secret(workspace: Path) -> bytes:
