@@ -1,0 +1,1 @@
+"""Reliability and security suite: bad input, faults, crashes, secrets and privacy."""
