@@ -88,7 +88,13 @@ DEFAULT_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Rendered:
-    """An image and how it was made: the engine, whether it is the summary, and why."""
+    """An image and how it was made: the engine, whether it is the summary, and why.
+
+    Examples
+    --------
+    >>> Rendered(b"<svg/>", "svg", "dot", summary=False).notes
+    ()
+    """
 
     data: bytes
     format: ImageFormat

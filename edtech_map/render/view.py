@@ -62,7 +62,13 @@ class DiagramError(EdtechMapError):
 
 @dataclass(frozen=True)
 class CategoryStyle:
-    """How a tool category looks: Graphviz shape, Mermaid shape, fill colour."""
+    """How a tool category looks: Graphviz shape, Mermaid shape, fill colour.
+
+    Examples
+    --------
+    >>> CATEGORY_STYLES["sis"]
+    CategoryStyle(shape='cylinder', mermaid=('[(', ')]'), fill='#d9e7f5')
+    """
 
     shape: str
     mermaid: tuple[str, str]
@@ -71,7 +77,13 @@ class CategoryStyle:
 
 @dataclass(frozen=True)
 class EdgeStyle:
-    """How an edge kind looks: colour, line pattern, width, arrowhead, Mermaid arrow, legend."""
+    """How an edge kind looks: colour, line pattern, width, arrowhead, Mermaid arrow, legend.
+
+    Examples
+    --------
+    >>> EDGE_STYLES["lti_launch"].style, EDGE_STYLES["lti_launch"].mermaid
+    ('dashed', '-.->')
+    """
 
     color: str
     style: str
@@ -83,7 +95,13 @@ class EdgeStyle:
 
 @dataclass(frozen=True)
 class Flag:
-    """A problem shown on a tool node: a text marker, a border colour and pattern."""
+    """A problem shown on a tool node: a text marker, a border colour and pattern.
+
+    Examples
+    --------
+    >>> FLAGS["unused"].marker, FLAGS["unused"].style
+    ('[unused]', 'dashed')
+    """
 
     marker: str
     color: str
