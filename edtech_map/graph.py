@@ -150,6 +150,10 @@ def _tool_attributes(tool: Tool, as_of: date) -> dict[str, Any]:
         "recommended_minutes": tool.recommended_use.minutes_per_week
         if tool.recommended_use
         else None,
+        "recommended_sessions": tool.recommended_use.sessions_per_week
+        if tool.recommended_use
+        else None,
+        "has_identifiers": not tool.identifiers.is_empty(),
     }
     return {key: value for key, value in attributes.items() if value is not None}
 

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -74,6 +75,12 @@ def test_json_output_round_trips_through_the_published_model(inventory: Path) ->
     # the published schema is what pydantic says it is
     schema = json.loads((DOCS / "audit-schema.json").read_text("utf-8"))
     assert set(schema["required"]) == {"summary", "result"}
+    # and the output validates against it, checked by a JSON Schema validator, not by pydantic
+    jsonschema.validate(json.loads(out), schema)
+    broken = json.loads(out)
+    broken["result"]["findings"][0]["severity"] = "catastrophic"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
 
 
 def test_fail_on_and_min_severity(inventory: Path) -> None:

@@ -7,6 +7,17 @@ Examples
 True
 """
 
+from edtech_map.analyses.engine import RULES, AnalysisError, load_rules, run_audit
 from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
 
-__all__ = ["AuditResult", "Finding", "Severity", "SkippedRule", "WaivedFinding"]
+__all__ = [
+    "RULES",
+    "AnalysisError",
+    "AuditResult",
+    "Finding",
+    "Severity",
+    "SkippedRule",
+    "WaivedFinding",
+    "load_rules",
+    "run_audit",
+]

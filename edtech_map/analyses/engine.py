@@ -511,13 +511,6 @@ def run_audit(
     graph.graph["min_cell_size"] = ecosystem.audit.min_cell_size
     graph.graph.setdefault("timezone", ecosystem.district.timezone)
     graph.graph.setdefault("school_day", ecosystem.district.school_day.model_dump(mode="json"))
-    for tool in ecosystem.tools:  # inventory facts the graph does not carry, for usage rules
-        if tool.id in graph:
-            graph.nodes[tool.id]["has_identifiers"] = not tool.identifiers.is_empty()
-            if tool.recommended_use and tool.recommended_use.sessions_per_week:
-                graph.nodes[tool.id]["recommended_sessions"] = (
-                    tool.recommended_use.sessions_per_week
-                )
     if aggregates is not None:
         aggregates.attach(graph)
     findings: list[Finding] = []
