@@ -289,3 +289,15 @@ def test_report_graph_arg_is_not_changed() -> None:
     before = nx.node_link_data(G, edges="edges")
     render_report(eco, G, as_of=AS_OF, diagram=False)
     assert nx.node_link_data(G, edges="edges") == before
+
+
+def test_cli_diagram_flags_tools_from_the_store_beside_the_inventory(sample: Sample) -> None:
+    inventory = sample.folder / "ecosystem.yaml"
+    args = ["diagram", "-i", str(inventory), "-f", "dot", "--as-of", AS_OF.isoformat()]
+    with_usage = CliRunner().invoke(app, [*args, "--only-flows"])
+    assert with_usage.exit_code == 0, with_usage.output
+    assert "[teacher-only]" in with_usage.output or "[unused]" in with_usage.output
+    without = CliRunner().invoke(app, ["diagram", "-i", str(RIVERSIDE_YAML), "-f", "dot"])
+    assert "[teacher-only]" not in without.output and "[unused]" not in without.output
+    missing = CliRunner().invoke(app, [*args, "--store", str(sample.folder / "none.duckdb")])
+    assert missing.exit_code == 2 and "no store" in missing.output

@@ -20,9 +20,11 @@ from typing import Annotated
 import networkx as nx
 import typer
 
+from edtech_map.aggregates import Aggregates, compute_aggregates
 from edtech_map.cli.app import app, err_console, fail
 from edtech_map.cli.inventory import InventoryOption, load_or_exit
 from edtech_map.graph import build_graph
+from edtech_map.model import Ecosystem
 from edtech_map.render import (
     CLUSTER_BY,
     DiagramError,
@@ -34,8 +36,9 @@ from edtech_map.render import (
 )
 from edtech_map.render.dot import DEFAULT_TIMEOUT, ENGINES, Engine, ImageFormat
 from edtech_map.render.view import ClusterBy
+from edtech_map.store import Store, StoreError, default_store_path
 
-__all__ = ["FORMATS", "diagram_command", "load_graph"]
+__all__ = ["FORMATS", "diagram_command", "load_aggregates", "load_graph", "parse_as_of"]
 
 FORMATS = ("dot", "svg", "png", "mermaid", "graphml")
 """The formats ``edtech-map diagram --format`` writes."""
@@ -43,6 +46,14 @@ FORMATS = ("dot", "svg", "png", "mermaid", "graphml")
 _CLUSTERS: dict[str, ClusterBy] = {name: name for name in CLUSTER_BY}
 _ENGINES: dict[str, Engine] = {name: name for name in ENGINES}
 
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="The store with usage and rosters (default: .edtech-map/store.duckdb beside "
+        "the inventory, when it exists).",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option("--as-of", help="The day DPAs and renewals are judged on (YYYY-MM-DD; today)."),
@@ -63,6 +74,32 @@ def parse_as_of(value: str | None) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise fail(f"--as-of {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def load_aggregates(
+    ecosystem: Ecosystem, store: Path | None, inventory: Path, as_of: date
+) -> Aggregates | None:
+    """Usage and roster aggregates from the store, or ``None`` when there is no store.
+
+    A ``--store`` given by name must exist (exit 2); the default store beside the inventory
+    is used only when it is there.
+
+    Examples
+    --------
+    >>> from edtech_map.samples import RIVERSIDE_YAML
+    >>> from edtech_map.inventory import load_ecosystem
+    >>> eco = load_ecosystem(RIVERSIDE_YAML)
+    >>> load_aggregates(eco, None, Path("/nowhere/e.yaml"), date(2026, 11, 23)) is None
+    True
+    """
+    path = store or default_store_path(inventory)
+    if store is None and not path.exists():
+        return None
+    try:
+        with Store.open(path, create=False) as opened:
+            return compute_aggregates(opened, ecosystem, as_of=as_of)
+    except StoreError as error:
+        raise fail(str(error)) from None
 
 
 def load_graph(inventory: Path, as_of: date) -> nx.MultiDiGraph[str]:
@@ -111,6 +148,7 @@ def diagram_command(
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
     as_of: AsOfOption = None,
+    store: StoreOption = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds a layout may take before the summary.")
     ] = DEFAULT_TIMEOUT,
@@ -123,7 +161,8 @@ def diagram_command(
 ) -> None:
     """Draw the ecosystem: tools shaped by category, flagged problems, edges styled by kind.
 
-    SVG and PNG need Graphviz; big graphs are laid out with sfdp or drawn as a summary (one
+    With a store (--store, or the one beside the inventory), tools without users or used only
+    by teachers are flagged. SVG and PNG need Graphviz; big graphs are laid out with sfdp or drawn as a summary (one
     node per category per school), and a layout that runs past --timeout falls back to the
     summary with a message. Example: edtech-map diagram -f mermaid --only-flows -o flows.mmd
     """
@@ -135,7 +174,12 @@ def diagram_command(
         raise fail("PNG is binary: give -o FILE.png (or redirect stdout)")
     if engine != "auto" and engine not in _ENGINES:
         raise fail(f"--engine {engine!r} is not known; use auto, {', '.join(ENGINES)}")
-    G = load_graph(inventory, parse_as_of(as_of))
+    day = parse_as_of(as_of)
+    ecosystem = load_or_exit(inventory)
+    G = build_graph(ecosystem, as_of=day)
+    aggregates = load_aggregates(ecosystem, store, inventory, day)
+    if aggregates is not None:
+        aggregates.attach(G)  # usage flags tools unused or teacher-only
     cluster = _CLUSTERS[by]
     try:
         part = diagram_graph(G, school=school, focus=focus, depth=depth, only_flows=only_flows)

@@ -11,50 +11,20 @@ Examples
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from edtech_map.aggregates import Aggregates, compute_aggregates
 from edtech_map.analyses.engine import run_audit
 from edtech_map.analyses.findings import AuditResult
-from edtech_map.cli.app import app, err_console, fail
-from edtech_map.cli.diagram import AsOfOption, parse_as_of
+from edtech_map.cli.app import app, err_console
+from edtech_map.cli.diagram import AsOfOption, StoreOption, load_aggregates, parse_as_of
 from edtech_map.cli.inventory import InventoryOption, load_or_exit
 from edtech_map.graph import build_graph
-from edtech_map.model import Ecosystem
 from edtech_map.render import report
-from edtech_map.store import Store, StoreError, default_store_path
 
-__all__ = ["load_aggregates", "report_command"]
-
-
-def load_aggregates(
-    ecosystem: Ecosystem, store: Path | None, inventory: Path, as_of: date
-) -> Aggregates | None:
-    """Usage and roster aggregates from the store, or ``None`` when there is no store.
-
-    A ``--store`` given by name must exist (exit 2); the default store beside the inventory
-    is used only when it is there.
-
-    Examples
-    --------
-    >>> from edtech_map.samples import RIVERSIDE_YAML
-    >>> from edtech_map.inventory import load_ecosystem
-    >>> eco = load_ecosystem(RIVERSIDE_YAML)
-    >>> load_aggregates(eco, None, Path("/nowhere/e.yaml"), date(2026, 11, 23)) is None
-    True
-    """
-    path = store or default_store_path(inventory)
-    if store is None and not path.exists():
-        return None
-    try:
-        with Store.open(path, create=False) as opened:
-            return compute_aggregates(opened, ecosystem, as_of=as_of)
-    except StoreError as error:
-        raise fail(str(error)) from None
+__all__ = ["report_command"]
 
 
 @app.command("report")
@@ -63,14 +33,7 @@ def report_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"
     ),
-    store: Annotated[
-        Path | None,
-        typer.Option(
-            "--store",
-            help="The store with usage and rosters (default: .edtech-map/store.duckdb beside "
-            "the inventory, when it exists).",
-        ),
-    ] = None,
+    store: StoreOption = None,
     as_of: AsOfOption = None,
     audit: Annotated[
         bool, typer.Option("--audit/--no-audit", help="Run the audit and list its findings.")
