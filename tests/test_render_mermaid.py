@@ -103,3 +103,38 @@ def test_escape_keeps_labels_inside_the_quotes(label: str) -> None:
     assert not set(bare) & set('"[]{}|<>;#`&\n\r\t')
     if not any(c.isspace() and c != " " for c in label):
         assert unescape(escaped.replace("<br/>", "\n")) == label
+
+
+@st.composite
+def small_graphs(draw: st.DrawFn) -> nx.MultiDiGraph[str]:
+    G: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    count = draw(st.integers(min_value=1, max_value=8))
+    categories = st.sampled_from(["lms", "sis", "content", "assessment", "nonsense"])
+    for index in range(count):
+        G.add_node(
+            f"t{index}",
+            kind="tool",
+            label=draw(st.text(min_size=1, max_size=20)),
+            category=draw(categories),
+            learning_tasks=draw(st.lists(st.sampled_from(["practice", "grading"]), max_size=2)),
+            dpa_status=draw(st.sampled_from(["signed", "missing"])),
+        )
+    kinds = st.sampled_from(["data_flow", "rosters", "sso", "lti_launch"])
+    for u, v, kind, pii in draw(
+        st.lists(
+            st.tuples(st.integers(0, count - 1), st.integers(0, count - 1), kinds, st.booleans()),
+            max_size=12,
+        )
+    ):
+        G.add_edge(f"t{u}", f"t{v}", kind=kind, student_pii=pii)
+    return G
+
+
+@given(small_graphs(), st.sampled_from(["category", "task", "none"]))
+def test_any_graph_gives_well_formed_mermaid(G: nx.MultiDiGraph[str], by: str) -> None:
+    nodes, edges = parse(to_mermaid(G, by=by))  # type: ignore[arg-type]
+    assert len(nodes) == G.number_of_nodes()
+    assert sum(edges.values()) == G.number_of_edges()
+    drawn = sorted(" ".join(unescape(x).removesuffix("\n[no DPA]").split()) for x in nodes.values())
+    expected = sorted(" ".join(str(G.nodes[n]["label"]).split()) for n in G)
+    assert drawn == expected
