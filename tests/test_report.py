@@ -301,3 +301,14 @@ def test_cli_diagram_flags_tools_from_the_store_beside_the_inventory(sample: Sam
     assert "[teacher-only]" not in without.output and "[unused]" not in without.output
     missing = CliRunner().invoke(app, [*args, "--store", str(sample.folder / "none.duckdb")])
     assert missing.exit_code == 2 and "no store" in missing.output
+
+
+def test_too_many_schools_leave_coverage_out_and_say_so(monkeypatch) -> None:
+    from edtech_map.render import html as html_module
+
+    eco = load_ecosystem(RIVERSIDE_YAML)
+    G = build_graph(eco, as_of=AS_OF)
+    monkeypatch.setattr(html_module, "COVERAGE_MAX_SCHOOLS", 3)
+    page = render_report(eco, G, as_of=AS_OF, diagram=False)
+    assert "Coverage left out." in page and "9 schools" in page
+    assert 'class="school-coverage"' not in page

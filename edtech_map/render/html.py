@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE_SUBJECTS",
+    "COVERAGE_MAX_SCHOOLS",
     "RENEWAL_SOON_DAYS",
     "bar_chart",
     "build_context",
@@ -76,6 +77,8 @@ logger = logging.getLogger(__name__)
 
 RENEWAL_SOON_DAYS = 90
 """Renewals within this many days of ``as_of`` are marked "due soon"."""
+COVERAGE_MAX_SCHOOLS = 200
+"""Above this many schools the report leaves the coverage matrices out (and says so)."""
 CORE_SUBJECTS = ("ela", "math", "science", "social_studies")
 """Subjects every coverage matrix shows; others appear when some tool names them."""
 _SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -592,7 +595,16 @@ def build_context(
         "diagram": Markup(svg) if svg else None,
         "diagram_note": note,
         "findings": _findings(H, audit),
-        "coverage": [coverage(H, school) for school, _ in schools],
+        "coverage": [coverage(H, school) for school, _ in schools]
+        if len(schools) <= COVERAGE_MAX_SCHOOLS
+        else [],
+        "coverage_note": ""
+        if len(schools) <= COVERAGE_MAX_SCHOOLS
+        else (
+            f"{len(schools)} schools are more than one page can hold (the limit is "
+            f"{COVERAGE_MAX_SCHOOLS}): the coverage matrices are left out. The audit's coverage "
+            "rule (EM-GAP-001) lists the gaps."
+        ),
         "usage": _usage(H, min_cell),
         "licences": _licences(H, as_of, min_cell),
         "privacy": _privacy(H),
