@@ -20,7 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DEFAULT_CACHE = HERE / ".cache"
 DEFAULT_RESULTS = HERE / "results"
-CASE_NAMES = ("roster", "caliper", "usage_csv", "audit", "graph", "diagram", "rest")
+CASE_NAMES = ("roster", "caliper", "usage_csv", "audit", "history", "graph", "diagram", "rest")
 RSS_CASES = ("caliper", "usage_csv")
 RSS_SCALING_GOAL = 1.5
 
