@@ -44,6 +44,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store
 
 from edtech_map.errors import EdtechMapError
 from edtech_map.privacy import KeyMaker, load_or_create_secret
+from edtech_map.workspace_lock import WorkspaceLock
 
 if TYPE_CHECKING:
     import pandas
@@ -689,6 +690,7 @@ class Store:
             config["memory_limit"] = memory_limit
         if temp_directory is not None:
             config["temp_directory"] = str(temp_directory)
+        WorkspaceLock(path.parent, error=StoreError).acquire()  # one run per workspace
         try:
             con = duckdb.connect(str(path), config=config)
         except duckdb.Error as error:
@@ -856,6 +858,7 @@ class Store:
         >>> Store.open(Path(tempfile.mkdtemp()) / "s.duckdb").close()
         """
         self.con.close()
+        WorkspaceLock(self.path.parent).release()
 
     def __enter__(self) -> Self:
         return self
