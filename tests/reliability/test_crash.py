@@ -276,3 +276,29 @@ def test_a_second_run_on_a_busy_workspace_is_refused_with_the_holders_pid(
 def test_zz_print_the_crash_points() -> None:
     for point in CRASH_POINTS:
         print(point)
+
+
+# -- the lock where fcntl is missing: O_EXCL and a PID check ------------------------------------
+
+
+def test_without_fcntl_a_dead_holders_lock_is_taken_over_and_a_live_ones_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edtech_map import workspace_lock
+    from edtech_map.workspace_lock import LOCK_NAME, WorkspaceLock, WorkspaceLockedError
+
+    monkeypatch.setattr(workspace_lock, "fcntl", None)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a PID that no longer runs
+    lock_file = tmp_path / LOCK_NAME
+    lock_file.write_text(f'{{"pid": {gone.pid}, "started": "earlier"}}', encoding="utf-8")
+    with WorkspaceLock(tmp_path) as lock:
+        assert workspace_lock.read_holder(lock.path).pid == os.getpid()  # type: ignore[union-attr]
+    assert not lock_file.exists()
+
+    lock_file.write_text(f'{{"pid": {os.getppid()}, "started": "now"}}', encoding="utf-8")
+    with pytest.raises(WorkspaceLockedError) as refused:
+        WorkspaceLock(tmp_path).acquire()
+    assert f"another edtech-map (pid {os.getppid()}, started now) is using {tmp_path}" in str(
+        refused.value
+    )
