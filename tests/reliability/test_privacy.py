@@ -59,8 +59,12 @@ def outputs(
             "usage", "--store", str(store), "--inventory", inventory, "--unmatched", "--json",
         ),
         "store info --json": ("store", "info", "--store", str(store), "--json"),
-        "graph -f node-link": ("graph", "-i", inventory, "-f", "node-link"),
-        "graph -f graphml": ("graph", "-i", inventory, "-f", "graphml"),
+        "graph -f node-link": (
+            "graph", "-i", inventory, "-f", "node-link", "-o", str(scratch / "graph.json"),
+        ),
+        "graph -f graphml": (
+            "graph", "-i", inventory, "-f", "graphml", "-o", str(scratch / "graph.graphml"),
+        ),
         "diagram -f mermaid": ("diagram", "-i", inventory, "-f", "mermaid"),
         "diagram -f dot": ("diagram", "-i", inventory, "-f", "dot"),
     }  # fmt: skip
@@ -68,6 +72,8 @@ def outputs(
         code, text = run(*args)
         assert code in (0, 1), f"{name}: exit {code}\n{text[-2000:]}"
         texts[name] = text
+    for name in ("graph.json", "graph.graphml"):  # the files the graph commands wrote
+        texts[f"graph file {name}"] = (scratch / name).read_text(encoding="utf-8")
     # The DEBUG logs of an import and an ingest of real sample data, into a copy of the store
     copy = scratch / "store.duckdb"
     shutil.copy(store, copy)
