@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from connectors import caliper, oneroster_csv, usage_csv, xapi
 from connectors.base import SyncContext, SyncReport
 from connectors.usage_events import EntityRecord, Parsed, Rejection, Skip, UsageEvent
+from edtech_map.cli import app
 from edtech_map.errors import EdtechMapError, InventoryError
 from edtech_map.inventory import load_ecosystem, loads_ecosystem
 from edtech_map.privacy import KeyMaker
@@ -278,6 +280,14 @@ def test_a_corrupted_usage_file_through_its_reader_and_ingest(
 def test_a_corrupted_inventory(case: Case, tmp_path: Path) -> None:
     path = write(case, tmp_path)
     TRIED["validate"] += 1
+    commands = [["validate", str(path)], ["validate", str(path), "--json"]]
+    for args in commands if path.stat().st_size < 100_000 else []:  # huge ones: loaded below
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code in (0, 1), result.output[-2000:]
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        assert "Traceback" not in result.output
+        if result.exit_code == 1 and "--json" not in args:
+            assert path.name in result.output, result.output[-2000:]
     try:
         ecosystem = load_ecosystem(path)
     except InventoryError as error:
