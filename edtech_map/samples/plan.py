@@ -727,7 +727,7 @@ def _student_tool(
     return tool
 
 
-def _staff_tool(name: str, slug: str, rng: random.Random) -> CommentedMap:
+def _staff_tool(name: str, slug: str, schools: list[str], rng: random.Random) -> CommentedMap:
     tool = CommentedMap()
     teachers = rng.random() < 0.6
     tool.update(
@@ -739,6 +739,7 @@ def _staff_tool(name: str, slug: str, rng: random.Random) -> CommentedMap:
         learning_tasks=_flow_seq(["planning"] if teachers else []),
         subjects=_flow_seq(["all"]),
         grades="K-12",
+        schools=_flow_seq(schools),
     )
     licence = CommentedMap(
         unit="district",
@@ -821,7 +822,8 @@ def grown_plan(size: Literal["m", "l"], *, seed: int, scale: float = 1.0) -> Dis
 
     Tools Riverside bought for all its schools of a type reach the new schools of that type;
     seats grow with the students served. Each generated tool is used at one to four new
-    schools and covers learning-task cells no other tool covers, so it adds no overlap.
+    schools; student tools cover learning-task cells no other tool covers, so they add no
+    overlap, and staff tools have no subject-specific cells at all.
     ``scale`` shrinks (or grows) the number of generated schools and tools and every school's
     enrolment; tests use a small scale to run the M code path in a moment.
 
@@ -848,6 +850,7 @@ def grown_plan(size: Literal["m", "l"], *, seed: int, scale: float = 1.0) -> Dis
     by_band: list[list[str]] = [
         [s.id for s in new_schools if s.id.startswith(prefix)] for prefix in ("es", "ms", "hs")
     ]
+    all_new = [s.id for s in new_schools]
     pool = _CellPool.for_district(base.ecosystem)
     used = {tool.id for tool in base.ecosystem.tools} | {s.id for s in new_schools}
     planted: dict[str, list[str]] = defaultdict(list)
@@ -859,7 +862,9 @@ def grown_plan(size: Literal["m", "l"], *, seed: int, scale: float = 1.0) -> Dis
         name, slug = _brand(rng, used)
         cell = pool.take(rng) if rng.random() < 0.8 else None
         if cell is None:
-            document["tools"].append(_staff_tool(name, slug, rng))
+            # A school's own staff tool: used by its staff, not district-wide.
+            schools = sorted(rng.sample(all_new, min(len(all_new), rng.randint(1, 4))))
+            document["tools"].append(_staff_tool(name, slug, schools, rng))
             continue
         task, subject, grades = cell
         band = by_band[_band_of(grades[0])]
