@@ -244,18 +244,28 @@ def read_rows(path: Path, *, sheet: str | None = None) -> Iterator[tuple[int, li
         finally:
             workbook.close()
     elif suffix in {".csv", ".txt", ".tsv"}:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            sample = handle.read(4096)
-            handle.seek(0)
-            try:
-                dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-                    sample, delimiters=",;\t"
-                )
-            except csv.Error:
-                dialect = csv.excel
-            reader = csv.reader(handle, dialect)
-            for cells in reader:
-                yield reader.line_num, [_cell_text(v) for v in cells]
+        row = 1
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                sample = handle.read(4096)
+                handle.seek(0)
+                try:
+                    dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+                        sample, delimiters=",;\t"
+                    )
+                except csv.Error:
+                    dialect = csv.excel
+                reader = csv.reader(handle, dialect)
+                for cells in reader:
+                    row = reader.line_num
+                    yield reader.line_num, [_cell_text(v) for v in cells]
+        except (UnicodeDecodeError, csv.Error) as error:
+            problem = (
+                "not UTF-8 text at or after this row; save it as CSV UTF-8"
+                if isinstance(error, UnicodeDecodeError)
+                else f"not readable as CSV ({error})"
+            )
+            raise InventoryError([Problem((), None, problem, line=row)], path=path) from None
     else:
         raise InventoryError(
             [Problem((), suffix, "not a spreadsheet; export it as .csv or .xlsx")], path=path
