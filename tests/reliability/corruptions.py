@@ -384,7 +384,7 @@ schools:
 tools:
   - id: mathly
     name: Mathly
-    category: adaptive
+    category: adaptive_practice
   - id: readly
     name: Readly
     category: content
@@ -403,7 +403,7 @@ def inventory_cases() -> list[Case]:
         for i in range(8)
     )
     edits = {
-        "wrong_types": INVENTORY_BASE.replace("category: adaptive", "category: [1, 2]"),
+        "wrong_types": INVENTORY_BASE.replace("category: adaptive_practice", "category: [1, 2]"),
         "wrong_types_scalar": INVENTORY_BASE.replace("version: 1", "version: one"),
         "missing_required": INVENTORY_BASE.replace(
             "district: {id: testd, name: Test District, timezone: America/Chicago}\n", ""
