@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from edtech_map.cli import app
 from edtech_map.cli.demo import demo_steps
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
-    out = tmp_path_factory.mktemp("demo") / "workspace"
-    result = CliRunner().invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "160"})
-    return out, result.output, result.exit_code
+from tests.conftest import student_identifiers
 
 
 def test_demo_runs_every_step_and_writes_what_it_says(demo_run: tuple[Path, str, int]) -> None:
@@ -32,20 +21,9 @@ def test_demo_runs_every_step_and_writes_what_it_says(demo_run: tuple[Path, str,
     assert audit["result"]["findings"], "the sample district has planted problems to find"
 
 
-def _student_identifiers(roster: Path) -> set[str]:
-    found: set[str] = set()
-    with (roster / "users.csv").open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            if row["role"] != "student":
-                continue
-            found |= {row["sourcedId"], row["email"], row["username"]}
-            found.add(f"{row['givenName']} {row['familyName']}")
-    return {value for value in found if value and len(value) >= 6}
-
-
 def test_no_demo_output_names_a_student(demo_run: tuple[Path, str, int]) -> None:
     out, output, _ = demo_run
-    identifiers = _student_identifiers(out / "roster")
+    identifiers = student_identifiers(out / "roster")
     assert len(identifiers) > 1000  # the scan really has something to look for
     texts = {"console output": output}
     texts |= {str(p): p.read_text(encoding="utf-8") for p in (out / "results").iterdir()}

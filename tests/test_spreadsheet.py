@@ -193,3 +193,32 @@ def test_a_written_spreadsheet_imports_back_to_the_same_tools(
         assert set(tool.grades) == set(grades)
     save_ecosystem(merged, tmp_path / "eco.yaml")
     assert load_ecosystem(tmp_path / "eco.yaml") == merged
+
+
+def test_import_is_refused_while_another_run_holds_the_workspace(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(starter_yaml())
+    path = _csv(
+        tmp_path / "apps.csv", [["Mathly", "", "content", "", "", "", "", "", "", "", "", ""]]
+    )
+    holder = subprocess.Popen(  # another process holds the workspace lock
+        [sys.executable, "-c",
+         "import sys, time; from edtech_map.workspace_lock import WorkspaceLock; "
+         f"WorkspaceLock({str(tmp_path / '.edtech-map')!r}).acquire(); print('held', flush=True); "
+         "time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        before = inventory.read_text()
+        result = CliRunner().invoke(app, ["import", str(path), "-i", str(inventory)])
+        assert result.exit_code == 2
+        assert f"pid {holder.pid}" in result.output
+        assert inventory.read_text() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert CliRunner().invoke(app, ["import", str(path), "-i", str(inventory)]).exit_code == 0

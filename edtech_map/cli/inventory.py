@@ -34,6 +34,8 @@ from edtech_map.inventory import (
 )
 from edtech_map.model import Ecosystem
 from edtech_map.spreadsheet import import_spreadsheet
+from edtech_map.store import default_store_path
+from edtech_map.workspace_lock import WorkspaceLock, WorkspaceLockedError
 
 __all__ = ["InventoryOption", "load_or_exit"]
 
@@ -161,17 +163,25 @@ def import_command(
     """
     if not spreadsheet.is_file():
         raise fail(f"{spreadsheet}: no such file")
-    ecosystem = load_or_exit(inventory)
+    # The same workspace lock as the store's: one run at a time reads-then-writes the YAML.
     try:
-        merged, report = import_spreadsheet(
-            spreadsheet, ecosystem, sheet=sheet, skip_invalid=skip_invalid
-        )
-    except InventoryError as error:
-        err_console.print(str(error), markup=False, soft_wrap=True)
-        err_console.print("Nothing was imported. Fix the rows, or pass --skip-invalid.")
-        raise typer.Exit(int(ExitCode.FINDINGS)) from None
-    if not dry_run and (report.added or report.updated):
-        save_ecosystem(merged, inventory)
+        lock = WorkspaceLock(default_store_path(inventory).parent).acquire()
+    except WorkspaceLockedError as error:
+        raise fail(str(error)) from None
+    try:
+        ecosystem = load_or_exit(inventory)
+        try:
+            merged, report = import_spreadsheet(
+                spreadsheet, ecosystem, sheet=sheet, skip_invalid=skip_invalid
+            )
+        except InventoryError as error:
+            err_console.print(str(error), markup=False, soft_wrap=True)
+            err_console.print("Nothing was imported. Fix the rows, or pass --skip-invalid.")
+            raise typer.Exit(int(ExitCode.FINDINGS)) from None
+        if not dry_run and (report.added or report.updated):
+            save_ecosystem(merged, inventory)
+    finally:
+        lock.release()
     if as_json:
         print_json(
             {

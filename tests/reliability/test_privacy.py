@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edtech_map.cli import app
-from tests.test_demo import _student_identifiers, demo_run  # noqa: F401 -- the fixture, reused
+from tests.conftest import student_identifiers
 
 Outputs = dict[str, str]
 
@@ -39,7 +39,7 @@ def head(source: Path, target: Path, lines: int) -> None:
 
 @pytest.fixture(scope="module")
 def outputs(
-    demo_run: tuple[Path, str, int],  # noqa: F811 -- the imported fixture
+    demo_run: tuple[Path, str, int],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Outputs]:
     """Every extra output, by a name saying which command wrote it."""
@@ -98,9 +98,9 @@ def outputs(
 
 def test_no_extra_output_names_a_student(
     outputs: Outputs,
-    demo_run: tuple[Path, str, int],  # noqa: F811 -- the imported fixture
+    demo_run: tuple[Path, str, int],
 ) -> None:
-    identifiers = _student_identifiers(demo_run[0] / "roster")
+    identifiers = student_identifiers(demo_run[0] / "roster")
     assert len(identifiers) > 1000  # the scan really has something to look for
     assert len(outputs) >= 15
     for where, text in outputs.items():
