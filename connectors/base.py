@@ -32,22 +32,25 @@ from __future__ import annotations
 import importlib
 import logging
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
+
 from edtech_map.errors import EdtechMapError
-from edtech_map.store import DEFAULT_MAX_SHRINK, TableSpec
+from edtech_map.store import DEFAULT_MAX_SHRINK, TableSpec, shrink_guard
 
 if TYPE_CHECKING:
     from edtech_map.privacy import KeyMaker
-    from edtech_map.store import Store
+    from edtech_map.store import Store, Transaction
 
 __all__ = [
     "MAX_REASONS",
     "REGISTRY",
+    "FullRefreshLoad",
     "Row",
     "RowError",
     "RowRejectedError",
@@ -58,8 +61,11 @@ __all__ = [
     "StreamSpec",
     "SyncContext",
     "SyncReport",
+    "delete_unseen",
     "load_connector",
+    "log_stream",
     "new_run_id",
+    "record_stream",
     "transform_each",
 ]
 
@@ -437,6 +443,166 @@ def transform_each(
         report.loaded += 1
         yield row
     ctx.tick(stream, report.read)
+
+
+def delete_unseen(
+    tx: Transaction,
+    ctx: SyncContext,
+    stream: str,
+    table: TableSpec,
+    *,
+    before: Mapping[str, int],
+    guarded: Collection[str],
+) -> None:
+    """Delete the rows of ``stream`` this run did not see; refuse a big shrink of a guarded one.
+
+    The count goes to the stream's ``deleted``; for a stream in ``guarded``,
+    :func:`edtech_map.store.shrink_guard` compares it with ``before[stream]`` (the rows the source
+    had when the transaction began) and raises, rolling the pull back, when too many would go.
+    See :class:`FullRefreshLoad` for an example.
+    """
+    report = ctx.report.stream(stream)
+    report.deleted += tx.delete_stale(table, source=ctx.source, keep_run_id=ctx.run_id)
+    if stream in guarded:
+        shrink_guard(
+            stream,
+            source=ctx.source,
+            before=before[stream],
+            deleted=report.deleted,
+            max_shrink=ctx.max_shrink,
+            force=ctx.force,
+        )
+
+
+def record_stream(tx: Transaction, ctx: SyncContext, stream: str, *, cursor: str | None) -> None:
+    """Record a complete sync of ``stream`` with its report's counts (skipped counts rejections).
+
+    See :class:`FullRefreshLoad` for an example.
+    """
+    report = ctx.report.stream(stream)
+    tx.record_sync(
+        ctx.source,
+        stream,
+        run_id=ctx.run_id,
+        cursor=cursor,
+        rows_read=report.read,
+        rows_loaded=report.loaded,
+        rows_skipped=report.skipped + report.rejected,
+        started=ctx.report.started,
+        complete=True,
+    )
+
+
+def log_stream(logger: logging.Logger, label: str, report: StreamReport) -> None:
+    """Log the counts of one finished stream at INFO, under ``label`` (a stream or file name).
+
+    Examples
+    --------
+    >>> from logging.handlers import BufferingHandler
+    >>> logger, lines = logging.getLogger("demo.log_stream"), BufferingHandler(capacity=10)
+    >>> logger.addHandler(lines)
+    >>> logger.setLevel(logging.INFO)
+    >>> log_stream(logger, "users.csv", StreamReport("users", read=3, loaded=2, rejected=1))
+    >>> [line.getMessage() for line in lines.buffer]
+    ['users.csv: read 3, loaded 2, skipped 0, rejected 1, deleted 0']
+    """
+    logger.info(
+        "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
+        label,
+        report.read,
+        report.loaded,
+        report.skipped,
+        report.rejected,
+        report.deleted,
+    )
+
+
+@dataclass
+class FullRefreshLoad:
+    """The writes of one full-refresh sync: each key once, in batches, then stale rows out.
+
+    :meth:`flush` upserts rows in Arrow batches of ``batch_size``, dropping (and counting as
+    skipped) a key already written by this run, as when a page shifts mid-pull. :meth:`finish`
+    deletes what the run did not see from every stream written (behind the shrink guard for
+    ``guarded`` ones), then records the sync state and logs each stream's counts through
+    ``logger``. Call both inside the one transaction of the sync.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from edtech_map.store import Store
+    >>> table = TableSpec("things", {"source": "VARCHAR", "k": "VARCHAR"}, ("source", "k"))
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     ctx = SyncContext(store=store, source="demo")
+    ...     load = FullRefreshLoad(ctx, {"things": table}, batch_size=2)
+    ...     ctx.report.stream("things").loaded = 3
+    ...     with store.transaction() as tx:
+    ...         load.flush(tx, "things", [{"source": "demo", "k": k} for k in "aba"])
+    ...         load.finish(tx, before={})
+    ...     report = ctx.report.streams["things"]
+    ...     report.loaded, report.skipped, store.counts()
+    (2, 1, [{'source': 'demo', 'table': 'things', 'rows': 2}])
+    """
+
+    ctx: SyncContext
+    tables: Mapping[str, TableSpec]
+    batch_size: int
+    guarded: Collection[str] = frozenset()
+    logger: logging.Logger = log
+    #: The streams written, in the order they were first flushed (or marked).
+    written: list[str] = field(default_factory=list)
+    _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def mark(self, stream: str) -> None:
+        """Note that this run writes ``stream``, so :meth:`finish` cleans it up and records it."""
+        if stream not in self.written:
+            self.written.append(stream)
+
+    def flush(self, tx: Transaction, stream: str, rows: list[Row], *, write: bool = True) -> None:
+        """Upsert ``rows`` (unless ``write`` is false), each key once, and empty the list."""
+        if not rows:
+            return
+        table = self.tables[stream]
+        if write:
+            unique = self._unique(stream, table, rows)
+            for start in range(0, len(unique), self.batch_size):
+                tx.upsert(
+                    table,
+                    pa.Table.from_pylist(
+                        unique[start : start + self.batch_size], schema=table.arrow_schema()
+                    ),
+                    run_id=self.ctx.run_id,
+                )
+        rows.clear()
+
+    def _unique(self, stream: str, table: TableSpec, rows: list[Row]) -> list[Row]:
+        seen = self._seen.setdefault(stream, set())
+        unique: list[Row] = []
+        for row in rows:
+            key = tuple(row[column] for column in table.primary_key)
+            if key in seen:
+                report = self.ctx.report.stream(stream)
+                report.loaded -= 1
+                report.skip(f"{stream}: a record came twice (a page shifted mid-pull); kept once")
+                continue
+            seen.add(key)
+            unique.append(row)
+        return unique
+
+    def finish(self, tx: Transaction, before: Mapping[str, int]) -> None:
+        """Delete what this run no longer saw (behind the shrink guard); record sync state.
+
+        ``before`` holds the row count of each guarded stream when the transaction began.
+        Every stream is cleaned up and guarded before any sync state is recorded or logged.
+        """
+        for stream in self.written:
+            delete_unseen(
+                tx, self.ctx, stream, self.tables[stream], before=before, guarded=self.guarded
+            )
+        for stream in self.written:
+            record_stream(tx, self.ctx, stream, cursor=None)
+            log_stream(self.logger, stream, self.ctx.report.stream(stream))
 
 
 def load_connector(name: str) -> ModuleType:

@@ -44,10 +44,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from connectors.base import (
+    FullRefreshLoad,
     Row,
     RowError,
     SkipRow,
@@ -75,7 +75,6 @@ from edtech_map.store import (
     ORGS,
     USERS,
     TableSpec,
-    shrink_guard,
 )
 from edtech_map.subject_mapping import map_course
 
@@ -700,7 +699,7 @@ def sync(ctx: SyncContext) -> SyncReport:
         pull.flush(tx, "classes", section_rows)
         pull.flush(tx, "enrollments", enrollment_rows)
         pull.write_users(tx)
-        pull.finish(tx, before)
+        pull.writer.finish(tx, before)
     report.finished = datetime.now(UTC)
     log.info(
         "pulled Canvas %s: read %d, loaded %d, skipped %d, rejected %d",
@@ -719,10 +718,15 @@ class _Pull:
 
     ctx: SyncContext
     config: Config
-    written: list[str] = field(default_factory=list)
     people: dict[str, _Person] = field(default_factory=dict)
-    _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     pages: Counter[str] = field(default_factory=Counter)
+    writer: FullRefreshLoad = field(init=False)
+
+    def __post_init__(self) -> None:
+        tables = {spec.name: spec.table for spec in STREAMS}
+        self.writer = FullRefreshLoad(
+            self.ctx, tables, self.config.batch_size, guarded=GUARDED_STREAMS, logger=log
+        )
 
     def tick_page(self, stream: str) -> None:
         """Tell the progress callback a page arrived (``.page(stream, page, read)`` if it has one)."""
@@ -773,40 +777,14 @@ class _Pull:
             if stream == "enrollments":
                 self._remember_person(row)
             into.append(row)
-        if stream not in self.written and self.config.wants(stream):
-            self.written.append(stream)
+        if self.config.wants(stream):
+            self.writer.mark(stream)
         report.mode = "full"
         return keys
 
     def flush(self, tx: Transaction, stream: str, rows: list[Row]) -> None:
-        """Write ``rows`` (if this pull writes ``stream``), dropping keys already written."""
-        if not rows:
-            return
-        spec = _spec(stream)
-        if self.config.wants(stream):
-            unique = self._unique(stream, spec.table, rows)
-            for start in range(0, len(unique), self.config.batch_size):
-                batch = unique[start : start + self.config.batch_size]
-                tx.upsert(
-                    spec.table,
-                    pa.Table.from_pylist(batch, schema=spec.table.arrow_schema()),
-                    run_id=self.ctx.run_id,
-                )
-        rows.clear()
-
-    def _unique(self, stream: str, table: TableSpec, rows: list[Row]) -> list[Row]:
-        seen = self._seen.setdefault(stream, set())
-        unique: list[Row] = []
-        for row in rows:
-            key = tuple(row[column] for column in table.primary_key)
-            if key in seen:
-                report = self.ctx.report.stream(stream)
-                report.loaded -= 1
-                report.skip(f"{stream}: a record came twice (a page shifted mid-pull); kept once")
-                continue
-            seen.add(key)
-            unique.append(row)
-        return unique
+        """Write ``rows`` (if this pull writes ``stream``), each key once; empty the list."""
+        self.writer.flush(tx, stream, rows, write=self.config.wants(stream))
 
     def orgs(self, tx: Transaction, records: Iterable[SourceRecord]) -> dict[str, str]:
         """Write the accounts, each pointing at its parent's key (a SIS id when it has one)."""
@@ -870,48 +848,8 @@ class _Pull:
         report.read += len(rows)
         report.loaded += len(rows)
         if self.config.wants("users"):
-            self.written.append("users")
+            self.writer.mark("users")
         self.flush(tx, "users", rows)
-
-    def finish(self, tx: Transaction, before: Mapping[str, int]) -> None:
-        """Delete what this pull no longer saw (behind the shrink guard); record sync state."""
-        report = self.ctx.report
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            stream_report.deleted += tx.delete_stale(
-                _spec(stream).table, source=self.ctx.source, keep_run_id=self.ctx.run_id
-            )
-            if stream in GUARDED_STREAMS:
-                shrink_guard(
-                    stream,
-                    source=self.ctx.source,
-                    before=before[stream],
-                    deleted=stream_report.deleted,
-                    max_shrink=self.ctx.max_shrink,
-                    force=self.ctx.force,
-                )
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            tx.record_sync(
-                self.ctx.source,
-                stream,
-                run_id=self.ctx.run_id,
-                cursor=None,
-                rows_read=stream_report.read,
-                rows_loaded=stream_report.loaded,
-                rows_skipped=stream_report.skipped + stream_report.rejected,
-                started=report.started,
-                complete=True,
-            )
-            log.info(
-                "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
-                stream,
-                stream_report.read,
-                stream_report.loaded,
-                stream_report.skipped,
-                stream_report.rejected,
-                stream_report.deleted,
-            )
 
 
 @dataclass

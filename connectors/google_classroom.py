@@ -38,10 +38,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
-import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from connectors.base import (
+    FullRefreshLoad,
     Row,
     RowError,
     SkipRow,
@@ -61,7 +61,7 @@ from connectors.http import (
     redact_url,
 )
 from edtech_map.model import Role
-from edtech_map.store import CLASSES, COURSES, ENROLLMENTS, USERS, TableSpec, shrink_guard
+from edtech_map.store import CLASSES, COURSES, ENROLLMENTS, USERS, TableSpec
 from edtech_map.subject_mapping import map_course
 
 if TYPE_CHECKING:
@@ -499,7 +499,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 load.flush(tx, "enrollments", enrollments)
         load.flush(tx, "enrollments", enrollments)
         load.write_users(tx, config.org_key)
-        load.finish(tx, before)
+        load.writer.finish(tx, before)
     report.finished = datetime.now(UTC)
     log.info(
         "pulled Google Classroom: read %d, loaded %d, skipped %d, rejected %d",
@@ -517,10 +517,15 @@ class _Load:
 
     ctx: SyncContext
     config: Config
-    written: list[str] = field(default_factory=list)
     people: dict[str, Counter[Role]] = field(default_factory=dict)
-    _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     pages: Counter[str] = field(default_factory=Counter)
+    writer: FullRefreshLoad = field(init=False)
+
+    def __post_init__(self) -> None:
+        tables = {spec.name: spec.table for spec in STREAMS}
+        self.writer = FullRefreshLoad(
+            self.ctx, tables, self.config.batch_size, guarded=GUARDED_STREAMS, logger=log
+        )
 
     def tick_page(self, stream: str) -> None:
         """Tell the progress callback a page arrived (``.page(stream, page, read)`` if it has one)."""
@@ -531,8 +536,8 @@ class _Load:
 
     def mark(self, stream: str) -> None:
         self.ctx.report.stream(stream, where=self.config.base_url).mode = "full"
-        if stream not in self.written and self.config.wants(stream):
-            self.written.append(stream)
+        if self.config.wants(stream):
+            self.writer.mark(stream)
 
     def collect(
         self,
@@ -562,33 +567,8 @@ class _Load:
         return kept
 
     def flush(self, tx: Transaction, stream: str, rows: list[Row]) -> None:
-        """Write ``rows`` (if this pull writes ``stream``), each key once."""
-        if not rows:
-            return
-        table = _spec(stream).table
-        if self.config.wants(stream):
-            seen = self._seen.setdefault(stream, set())
-            unique: list[Row] = []
-            for row in rows:
-                key = tuple(row[column] for column in table.primary_key)
-                if key in seen:
-                    report = self.ctx.report.stream(stream)
-                    report.loaded -= 1
-                    report.skip(
-                        f"{stream}: a record came twice (a page shifted mid-pull); kept once"
-                    )
-                    continue
-                seen.add(key)
-                unique.append(row)
-            for start in range(0, len(unique), self.config.batch_size):
-                tx.upsert(
-                    table,
-                    pa.Table.from_pylist(
-                        unique[start : start + self.config.batch_size], schema=table.arrow_schema()
-                    ),
-                    run_id=self.ctx.run_id,
-                )
-        rows.clear()
+        """Write ``rows`` (if this pull writes ``stream``), each key once; empty the list."""
+        self.writer.flush(tx, stream, rows, write=self.config.wants(stream))
 
     def write_users(self, tx: Transaction, org_key: str | None) -> None:
         """One ``users`` row per person seen in a course."""
@@ -613,46 +593,6 @@ class _Load:
         report.read += len(rows)
         report.loaded += len(rows)
         self.flush(tx, "users", rows)
-
-    def finish(self, tx: Transaction, before: Mapping[str, int]) -> None:
-        """Delete what this pull no longer saw (behind the shrink guard); record sync state."""
-        report = self.ctx.report
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            stream_report.deleted += tx.delete_stale(
-                _spec(stream).table, source=self.ctx.source, keep_run_id=self.ctx.run_id
-            )
-            if stream in GUARDED_STREAMS:
-                shrink_guard(
-                    stream,
-                    source=self.ctx.source,
-                    before=before[stream],
-                    deleted=stream_report.deleted,
-                    max_shrink=self.ctx.max_shrink,
-                    force=self.ctx.force,
-                )
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            tx.record_sync(
-                self.ctx.source,
-                stream,
-                run_id=self.ctx.run_id,
-                cursor=None,
-                rows_read=stream_report.read,
-                rows_loaded=stream_report.loaded,
-                rows_skipped=stream_report.skipped + stream_report.rejected,
-                started=report.started,
-                complete=True,
-            )
-            log.info(
-                "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
-                stream,
-                stream_report.read,
-                stream_report.loaded,
-                stream_report.skipped,
-                stream_report.rejected,
-                stream_report.deleted,
-            )
 
 
 # --------------------------------------------------------------------------------------------

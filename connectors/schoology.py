@@ -41,10 +41,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from connectors.base import (
+    FullRefreshLoad,
     Row,
     RowError,
     SkipRow,
@@ -64,7 +64,7 @@ from connectors.http import (
     redact_url,
 )
 from edtech_map.model import GradeLevel, Role, Subject
-from edtech_map.store import CLASSES, COURSES, ENROLLMENTS, USERS, TableSpec, shrink_guard
+from edtech_map.store import CLASSES, COURSES, ENROLLMENTS, USERS, TableSpec
 from edtech_map.subject_mapping import Confidence, CourseMapping, map_course
 
 if TYPE_CHECKING:
@@ -662,7 +662,7 @@ def sync(ctx: SyncContext) -> SyncReport:
         load.flush(tx, "enrollments", enrollments)
         load.add_enrollment_roles(users)
         load.flush(tx, "users", users)
-        load.finish(tx, before)
+        load.writer.finish(tx, before)
     report.finished = datetime.now(UTC)
     log.info(
         "pulled Schoology: read %d, loaded %d, skipped %d, rejected %d",
@@ -680,10 +680,15 @@ class _Load:
 
     ctx: SyncContext
     config: Config
-    written: list[str] = field(default_factory=list)
     people: dict[str, Counter[Role]] = field(default_factory=dict)
-    _seen: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     pages: Counter[str] = field(default_factory=Counter)
+    writer: FullRefreshLoad = field(init=False)
+
+    def __post_init__(self) -> None:
+        tables = {spec.name: spec.table for spec in STREAMS}
+        self.writer = FullRefreshLoad(
+            self.ctx, tables, self.config.batch_size, guarded=GUARDED_STREAMS, logger=log
+        )
 
     def tick_page(self, stream: str) -> None:
         """Tell the progress callback a page arrived (``.page(stream, page, read)`` if it has one)."""
@@ -703,8 +708,8 @@ class _Load:
     ) -> list[str]:
         """Transform records into ``into``; return the source ids of the rows kept, in order."""
         self.ctx.report.stream(stream, where=self.config.base_url).mode = "full"
-        if stream not in self.written and self.config.wants(stream):
-            self.written.append(stream)
+        if self.config.wants(stream):
+            self.writer.mark(stream)
         ids: list[str] = []
 
         def remembered(values: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
@@ -734,73 +739,8 @@ class _Load:
                 row["primary_role"] = ordered[0].value if ordered else Role.UNKNOWN.value
 
     def flush(self, tx: Transaction, stream: str, rows: list[Row]) -> None:
-        """Write ``rows`` (if this pull writes ``stream``), each key once."""
-        if not rows:
-            return
-        table = _spec(stream).table
-        if self.config.wants(stream):
-            seen = self._seen.setdefault(stream, set())
-            unique: list[Row] = []
-            for row in rows:
-                key = tuple(row[column] for column in table.primary_key)
-                if key in seen:
-                    report = self.ctx.report.stream(stream)
-                    report.loaded -= 1
-                    report.skip(
-                        f"{stream}: a record came twice (a page shifted mid-pull); kept once"
-                    )
-                    continue
-                seen.add(key)
-                unique.append(row)
-            for start in range(0, len(unique), self.config.batch_size):
-                tx.upsert(
-                    table,
-                    pa.Table.from_pylist(
-                        unique[start : start + self.config.batch_size], schema=table.arrow_schema()
-                    ),
-                    run_id=self.ctx.run_id,
-                )
-        rows.clear()
-
-    def finish(self, tx: Transaction, before: Mapping[str, int]) -> None:
-        """Delete what this pull no longer saw (behind the shrink guard); record sync state."""
-        report = self.ctx.report
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            stream_report.deleted += tx.delete_stale(
-                _spec(stream).table, source=self.ctx.source, keep_run_id=self.ctx.run_id
-            )
-            if stream in GUARDED_STREAMS:
-                shrink_guard(
-                    stream,
-                    source=self.ctx.source,
-                    before=before[stream],
-                    deleted=stream_report.deleted,
-                    max_shrink=self.ctx.max_shrink,
-                    force=self.ctx.force,
-                )
-        for stream in self.written:
-            stream_report = report.stream(stream)
-            tx.record_sync(
-                self.ctx.source,
-                stream,
-                run_id=self.ctx.run_id,
-                cursor=None,
-                rows_read=stream_report.read,
-                rows_loaded=stream_report.loaded,
-                rows_skipped=stream_report.skipped + stream_report.rejected,
-                started=report.started,
-                complete=True,
-            )
-            log.info(
-                "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
-                stream,
-                stream_report.read,
-                stream_report.loaded,
-                stream_report.skipped,
-                stream_report.rejected,
-                stream_report.deleted,
-            )
+        """Write ``rows`` (if this pull writes ``stream``), each key once; empty the list."""
+        self.writer.flush(tx, stream, rows, write=self.config.wants(stream))
 
 
 # --------------------------------------------------------------------------------------------
