@@ -52,6 +52,9 @@ from connectors.base import (
     StreamSpec,
     SyncContext,
     SyncReport,
+    delete_unseen,
+    log_stream,
+    record_stream,
     transform_each,
 )
 from connectors.http import (
@@ -74,7 +77,6 @@ from edtech_map.store import (
     USERS,
     TableSpec,
     Transaction,
-    shrink_guard,
 )
 
 __all__ = [
@@ -921,40 +923,10 @@ def _pull(ctx: SyncContext, config: Config) -> None:
                 finished.append("enrollments")
         for name in finished:
             table = ENROLLMENTS if name == "enrollments" else ENDPOINTS[name].table
-            stream_report = report.streams[name]
-            stream_report.deleted += tx.delete_stale(
-                table, source=ctx.source, keep_run_id=ctx.run_id
-            )
-            if name in GUARDED_STREAMS:
-                shrink_guard(
-                    name,
-                    source=ctx.source,
-                    before=before[name],
-                    deleted=stream_report.deleted,
-                    max_shrink=ctx.max_shrink,
-                    force=ctx.force,
-                )
-            log.info(
-                "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
-                name,
-                stream_report.read,
-                stream_report.loaded,
-                stream_report.skipped,
-                stream_report.rejected,
-                stream_report.deleted,
-            )
+            delete_unseen(tx, ctx, name, table, before=before, guarded=GUARDED_STREAMS)
+            log_stream(log, name, report.streams[name])
             moment = newest.get(name)
-            tx.record_sync(
-                ctx.source,
-                name,
-                run_id=ctx.run_id,
-                cursor=moment.isoformat() if moment else None,
-                rows_read=stream_report.read,
-                rows_loaded=stream_report.loaded,
-                rows_skipped=stream_report.skipped + stream_report.rejected,
-                started=report.started,
-                complete=True,
-            )
+            record_stream(tx, ctx, name, cursor=moment.isoformat() if moment else None)
 
 
 _CURSOR_ID = re.compile(r"\b((?:starting_after|ending_before)=)[^&\s)\]]+")

@@ -57,6 +57,9 @@ from connectors.base import (
     StreamSpec,
     SyncContext,
     SyncReport,
+    delete_unseen,
+    log_stream,
+    record_stream,
     transform_each,
 )
 from edtech_map.model import Role, parse_grade
@@ -72,7 +75,6 @@ from edtech_map.store import (
     USERS,
     TableSpec,
     Transaction,
-    shrink_guard,
 )
 
 __all__ = [
@@ -1749,30 +1751,13 @@ def sync(ctx: SyncContext) -> SyncReport:
                 )
                 cursor = _load(tx, spec.table, rows, ctx, stream_report, config.batch_size)
                 if bundle_file.mode == BULK:
-                    stream_report.deleted += tx.delete_stale(
-                        spec.table, source=ctx.source, keep_run_id=ctx.run_id
+                    delete_unseen(
+                        tx, ctx, spec.name, spec.table, before=before, guarded=GUARDED_STREAMS
                     )
                     if spec.name == "users" and ctx.keep_identities:
                         tx.delete_stale(IDENTITIES, source=ctx.source, keep_run_id=ctx.run_id)
-                if spec.name in GUARDED_STREAMS and bundle_file.mode == BULK:
-                    shrink_guard(
-                        spec.name,
-                        source=ctx.source,
-                        before=before[spec.name],
-                        deleted=stream_report.deleted,
-                        max_shrink=ctx.max_shrink,
-                        force=ctx.force,
-                    )
                 finished.append((spec.name, cursor))
-                log.info(
-                    "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d",
-                    bundle_file.name,
-                    stream_report.read,
-                    stream_report.loaded,
-                    stream_report.skipped,
-                    stream_report.rejected,
-                    stream_report.deleted,
-                )
+                log_stream(log, bundle_file.name, stream_report)
             if bundle.version == "1.2" and {"users", "user_roles"} & set(bundle.files):
                 # 1.2 users carry no role: (re)derive it from every role the store holds
                 tx.con.execute(_DERIVE_ROLES, [ctx.source, ctx.source]).fetchall()
@@ -1784,18 +1769,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 [ctx.source, ctx.source],
             ).fetchall()
             for name, cursor in finished:
-                stream_report = report.streams[name]
-                tx.record_sync(
-                    ctx.source,
-                    name,
-                    run_id=ctx.run_id,
-                    cursor=cursor,
-                    rows_read=stream_report.read,
-                    rows_loaded=stream_report.loaded,
-                    rows_skipped=stream_report.skipped + stream_report.rejected,
-                    started=report.started,
-                    complete=True,
-                )
+                record_stream(tx, ctx, name, cursor=cursor)
     report.finished = datetime.now(UTC)
     log.info(
         "imported %s: read %d, loaded %d, skipped %d, rejected %d",

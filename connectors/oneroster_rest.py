@@ -48,6 +48,8 @@ from connectors.base import (
     StreamSpec,
     SyncContext,
     SyncReport,
+    delete_unseen,
+    record_stream,
     transform_each,
 )
 from connectors.http import (
@@ -69,7 +71,6 @@ from edtech_map.store import (
     USERS,
     TableSpec,
     Transaction,
-    shrink_guard,
 )
 
 __all__ = [
@@ -955,18 +956,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 batch_size=config.batch_size,
             )
             if mode == BULK:
-                stream_report.deleted += tx.delete_stale(
-                    endpoint.table, source=ctx.source, keep_run_id=ctx.run_id
-                )
-                if name in GUARDED_STREAMS:
-                    shrink_guard(
-                        name,
-                        source=ctx.source,
-                        before=before[name],
-                        deleted=stream_report.deleted,
-                        max_shrink=ctx.max_shrink,
-                        force=ctx.force,
-                    )
+                delete_unseen(tx, ctx, name, endpoint.table, before=before, guarded=GUARDED_STREAMS)
             finished.append((name, _later(since, newest)))
             log.info(
                 "%s: read %d, loaded %d, skipped %d, rejected %d, deleted %d (%s)",
@@ -986,18 +976,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 [ctx.source, ctx.source],
             ).fetchall()
         for name, cursor in finished:
-            stream_report = report.streams[name]
-            tx.record_sync(
-                ctx.source,
-                name,
-                run_id=ctx.run_id,
-                cursor=cursor,
-                rows_read=stream_report.read,
-                rows_loaded=stream_report.loaded,
-                rows_skipped=stream_report.skipped + stream_report.rejected,
-                started=report.started,
-                complete=True,
-            )
+            record_stream(tx, ctx, name, cursor=cursor)
     report.finished = datetime.now(UTC)
     log.info(
         "pulled %s: read %d, loaded %d, skipped %d, rejected %d",
