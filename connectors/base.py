@@ -61,6 +61,7 @@ __all__ = [
     "StreamSpec",
     "SyncContext",
     "SyncReport",
+    "delete_orphan_identities",
     "delete_unseen",
     "load_connector",
     "log_stream",
@@ -515,6 +516,34 @@ def log_stream(logger: logging.Logger, label: str, report: StreamReport) -> None
         report.rejected,
         report.deleted,
     )
+
+
+def delete_orphan_identities(tx: Transaction, source: str) -> None:
+    """Delete ``source``'s identities (names, e-mails) whose user is no longer in the store.
+
+    Identities never outlive their user: call it after the ``users`` stream is cleaned up.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from edtech_map.store import IDENTITIES, Store
+    >>> names = pa.Table.from_pylist(
+    ...     [{"source": "sis", "user_key": "u-1"}], schema=IDENTITIES.arrow_schema()
+    ... )
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     with store.transaction() as tx:
+    ...         _ = tx.upsert(IDENTITIES, names, run_id="r1")
+    ...         before = tx.count(IDENTITIES, source="sis")
+    ...         delete_orphan_identities(tx, "sis")
+    ...         before, tx.count(IDENTITIES, source="sis")
+    (1, 0)
+    """
+    tx.con.execute(
+        "DELETE FROM identities WHERE source = ? AND user_key NOT IN "
+        "(SELECT user_key FROM users WHERE source = ?)",
+        [source, source],
+    ).fetchall()
 
 
 @dataclass

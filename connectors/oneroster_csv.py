@@ -57,6 +57,7 @@ from connectors.base import (
     StreamSpec,
     SyncContext,
     SyncReport,
+    delete_orphan_identities,
     delete_unseen,
     log_stream,
     record_stream,
@@ -1763,11 +1764,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 tx.con.execute(_DERIVE_ROLES, [ctx.source, ctx.source]).fetchall()
             _check_references(tx, ctx, set(bundle.files))
             # identities never outlive their user, whether or not this run kept names
-            tx.con.execute(
-                "DELETE FROM identities WHERE source = ? AND user_key NOT IN "
-                "(SELECT user_key FROM users WHERE source = ?)",
-                [ctx.source, ctx.source],
-            ).fetchall()
+            delete_orphan_identities(tx, ctx.source)
             for name, cursor in finished:
                 record_stream(tx, ctx, name, cursor=cursor)
     report.finished = datetime.now(UTC)

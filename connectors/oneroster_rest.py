@@ -48,6 +48,7 @@ from connectors.base import (
     StreamSpec,
     SyncContext,
     SyncReport,
+    delete_orphan_identities,
     delete_unseen,
     record_stream,
     transform_each,
@@ -969,12 +970,7 @@ def sync(ctx: SyncContext) -> SyncReport:
                 mode,
             )
         if "users" in config.selected:
-            # identities never outlive their user
-            tx.con.execute(
-                "DELETE FROM identities WHERE source = ? AND user_key NOT IN "
-                "(SELECT user_key FROM users WHERE source = ?)",
-                [ctx.source, ctx.source],
-            ).fetchall()
+            delete_orphan_identities(tx, ctx.source)  # identities never outlive their user
         for name, cursor in finished:
             record_stream(tx, ctx, name, cursor=cursor)
     report.finished = datetime.now(UTC)

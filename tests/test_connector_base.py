@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 
-from connectors.base import FullRefreshLoad, Row, SyncContext
-from edtech_map.store import ShrinkGuardError, Store, TableSpec, Transaction
+from connectors.base import FullRefreshLoad, Row, SyncContext, delete_orphan_identities
+from edtech_map.store import IDENTITIES, USERS, ShrinkGuardError, Store, TableSpec, Transaction
 
 PEOPLE = TableSpec("people", {"source": "VARCHAR", "k": "VARCHAR"}, primary_key=("source", "k"))
 GROUPS = TableSpec("groups", {"source": "VARCHAR", "g": "VARCHAR"}, primary_key=("source", "g"))
@@ -125,3 +125,26 @@ def test_finish_leaves_an_unguarded_stream_free_to_shrink(store: Store) -> None:
         load.flush(tx, "groups", [{"source": "sis", "g": "w"}])
         load.finish(tx, before={})
     assert keys_in(store, "groups") == {"w"} and ctx.report.streams["groups"].deleted == 3
+
+
+def test_orphan_identities_go_and_those_with_a_user_or_of_another_source_stay(
+    store: Store,
+) -> None:
+    def identity(source: str, user_key: str) -> Row:
+        return {"source": source, "user_key": user_key}
+
+    with store.transaction() as tx:
+        tx.upsert(
+            USERS,
+            pa.Table.from_pylist(
+                [{"source": "sis", "user_key": "kept"}], schema=USERS.arrow_schema()
+            ),
+            run_id="r",
+        )
+        names = [identity("sis", "kept"), identity("sis", "gone"), identity("lms", "gone")]
+        tx.upsert(
+            IDENTITIES, pa.Table.from_pylist(names, schema=IDENTITIES.arrow_schema()), run_id="r"
+        )
+        delete_orphan_identities(tx, "sis")
+    left = store.query_arrow("SELECT source, user_key FROM identities").to_pylist()
+    assert {(row["source"], row["user_key"]) for row in left} == {("sis", "kept"), ("lms", "gone")}
