@@ -151,6 +151,24 @@ class Ecosystem(StrictModel):
             raise ValueError("; ".join(p.render() for p in problems))
         return self
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied; the id lookups are rebuilt for the copy.
+
+        Examples
+        --------
+        >>> eco = Ecosystem(district={"id": "d", "name": "D"},
+        ...                 tools=[{"id": "lms", "name": "Old", "category": "lms"}])
+        >>> eco.tool("lms").name
+        'Old'
+        >>> renamed = eco.tools[0].model_copy(update={"name": "New"})
+        >>> eco.model_copy(update={"tools": (renamed,)}).tool("lms").name
+        'New'
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        for cached in ("_tools_by_id", "_schools_by_id"):
+            copied.__dict__.pop(cached, None)  # cached_property values are not fields
+        return copied
+
     @cached_property
     def _tools_by_id(self) -> dict[str, Tool]:
         return {tool.id: tool for tool in self.tools}
