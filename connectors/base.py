@@ -460,7 +460,25 @@ def delete_unseen(
     The count goes to the stream's ``deleted``; for a stream in ``guarded``,
     :func:`edtech_map.store.shrink_guard` compares it with ``before[stream]`` (the rows the source
     had when the transaction began) and raises, rolling the pull back, when too many would go.
-    See :class:`FullRefreshLoad` for an example.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from edtech_map.store import ShrinkGuardError, Store
+    >>> table = TableSpec("things", {"source": "VARCHAR", "k": "VARCHAR"}, ("source", "k"))
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     store.ensure_table(table)
+    ...     with store.transaction() as tx:  # an earlier run saw a, b, c, d
+    ...         _ = tx.upsert(table, pa.table({"source": ["demo"] * 4, "k": list("abcd")}), run_id="r1")
+    ...     ctx = SyncContext(store=store, source="demo", run_id="r2")
+    ...     try:
+    ...         with store.transaction() as tx:  # this run sees only a
+    ...             _ = tx.upsert(table, pa.table({"source": ["demo"], "k": ["a"]}), run_id="r2")
+    ...             delete_unseen(tx, ctx, "things", table, before={"things": 4}, guarded={"things"})
+    ...     except ShrinkGuardError:
+    ...         print("refused; rows kept:", store.counts()[0]["rows"])
+    refused; rows kept: 4
     """
     report = ctx.report.stream(stream)
     report.deleted += tx.delete_stale(table, source=ctx.source, keep_run_id=ctx.run_id)
@@ -478,7 +496,18 @@ def delete_unseen(
 def record_stream(tx: Transaction, ctx: SyncContext, stream: str, *, cursor: str | None) -> None:
     """Record a complete sync of ``stream`` with its report's counts (skipped counts rejections).
 
-    See :class:`FullRefreshLoad` for an example.
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from edtech_map.store import Store
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     ctx = SyncContext(store=store, source="demo")
+    ...     ctx.report.stream("users").read = 3
+    ...     with store.transaction() as tx:
+    ...         record_stream(tx, ctx, "users", cursor="2026-11-23")
+    ...     [(s["stream"], s["cursor"], s["rows_read"]) for s in store.sync_state("demo")]
+    [('users', '2026-11-23', 3)]
     """
     report = ctx.report.stream(stream)
     tx.record_sync(

@@ -142,7 +142,14 @@ SIZES: dict[str, SizeSpec] = {
 
 @dataclass
 class DistrictPlan:
-    """Everything the writers need: the YAML document, its model, usage and the answer key."""
+    """Everything the writers need: the YAML document, its model, usage and the answer key.
+
+    Examples
+    --------
+    >>> plan = riverside_plan()
+    >>> len(plan.ecosystem.tools) >= 60, "mathly" in plan.profiles
+    (True, True)
+    """
 
     document: CommentedMap | None
     ecosystem: Ecosystem

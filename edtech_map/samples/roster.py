@@ -499,7 +499,13 @@ class SchoolRoster:
 
 @dataclass
 class RosterCounts:
-    """Rows written per file."""
+    """Rows written per file.
+
+    Examples
+    --------
+    >>> RosterCounts(orgs=10, users=4467).users
+    4467
+    """
 
     orgs: int = 0
     academic_sessions: int = 0
@@ -514,7 +520,16 @@ class RosterCounts:
 
 @dataclass(frozen=True)
 class DistrictRoster:
-    """The district org, its school year and every school's roster."""
+    """The district org, its school year and every school's roster.
+
+    Examples
+    --------
+    >>> from edtech_map.samples.generator import district_roster
+    >>> from edtech_map.samples.plan import riverside_plan
+    >>> roster = district_roster(riverside_plan(), seed=7)
+    >>> roster.org_id, len(roster.schools)
+    ('rv-org-000', 9)
+    """
 
     district_id: str
     district_name: str

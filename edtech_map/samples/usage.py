@@ -65,7 +65,13 @@ def _share(count: int, share: float) -> int:
 
 
 def caliper_time(moment: datetime) -> str:
-    """A UTC timestamp the way Caliper writes it, with milliseconds and ``Z``."""
+    """A UTC timestamp the way Caliper writes it, with milliseconds and ``Z``.
+
+    Examples
+    --------
+    >>> caliper_time(datetime(2026, 11, 23, 9, 30, 5, 123456, tzinfo=UTC))
+    '2026-11-23T09:30:05.123Z'
+    """
     return (
         moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     )
@@ -73,7 +79,13 @@ def caliper_time(moment: datetime) -> str:
 
 @dataclass
 class UsageCounts:
-    """What the usage writers wrote, and who used each uninventoried app."""
+    """What the usage writers wrote, and who used each uninventoried app.
+
+    Examples
+    --------
+    >>> UsageCounts(caliper_events=3).caliper_events
+    3
+    """
 
     caliper_events: int = 0
     caliper_lines: int = 0
