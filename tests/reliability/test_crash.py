@@ -237,10 +237,13 @@ def test_a_killed_import_leaves_the_old_or_the_new_inventory(tmp_path: Path) -> 
         inventory = folder / "ecosystem.yaml"
         inventory.write_text(OLD_YAML, encoding="utf-8")
         run = cli("import", str(sheet), "--inventory", str(inventory))
-        temp = wait_for(
-            lambda f=folder: any(p.name.endswith(".tmp") for p in f.iterdir()),  # type: ignore[misc]
+        wait_for(  # until the temp file shows, or the run has finished without one seen
+            lambda f=folder, r=run: (  # type: ignore[misc]
+                r.poll() is not None or any(p.name.endswith(".tmp") for p in f.iterdir())
+            ),
             120,
         )
+        temp = any(p.name.endswith(".tmp") for p in folder.iterdir())
         code = kill(run)
         caught += temp and code == -signal.SIGKILL
         CRASH_POINTS.append(f"import (spreadsheet), temp file present={temp}: exit {code}")
