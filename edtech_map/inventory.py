@@ -52,7 +52,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
+from ruamel.yaml.tokens import CommentToken
 
 from edtech_map.errors import InventoryError, Problem, format_loc
 from edtech_map.model import Ecosystem, parse_grades, reference_problems
@@ -81,7 +82,7 @@ _HIDDEN = "<hidden>"
 def _yaml() -> YAML:
     yaml = YAML()  # round-trip: keeps comments, key order, flow style and quotes
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
+    yaml.width = 4096  # never re-wrap the lines a person wrote
     yaml.preserve_quotes = True
     return yaml
 
@@ -465,6 +466,22 @@ def _merge(old: Any, new: Any, key: str | None = None) -> Any:
             isinstance(o, CommentedMap) and "id" in o for o in old
         ):
             by_id = {o["id"]: o for o in old}
+            if _grows_in_place(old, new):
+                # Same order, some removed, new ones at the end: edit the sequence where it
+                # is, so the comments and blank lines between items stay where they were.
+                wanted = {v["id"] for v in new}
+                for index in reversed(range(len(old))):
+                    if old[index]["id"] not in wanted:
+                        del old[index]
+                tail = _take_trailing_comment(old[-1]) if old and len(new) > len(old) else None
+                for value in new:
+                    if value["id"] in by_id:
+                        _merge(by_id[value["id"]], value)
+                    else:
+                        old.append(_fresh(value))
+                if tail is not None:  # what followed the list (e.g. the next section's header)
+                    _put_trailing_comment(old[-1], tail)
+                return old
             items = [_merge(by_id[v["id"]], v) if v["id"] in by_id else _fresh(v) for v in new]
         elif len(old) == len(new):
             items = [_merge(o, n) for o, n in zip(old, new, strict=True)]
@@ -474,6 +491,67 @@ def _merge(old: Any, new: Any, key: str | None = None) -> Any:
             old[:] = items
         return old
     return _fresh(new)
+
+
+def _last_scalar_holder(node: Any) -> tuple[CommentedMap | CommentedSeq, Any] | None:
+    """The mapping (or sequence) and key whose value ends ``node``: where ruamel keeps the
+    comments and blank lines that follow it."""
+    while True:
+        if isinstance(node, CommentedMap) and node:
+            key = list(node.keys())[-1]
+            if isinstance(node[key], CommentedMap | CommentedSeq) and node[key]:
+                node = node[key]
+                continue
+            return node, key
+        if isinstance(node, CommentedSeq) and node:
+            index = len(node) - 1
+            if isinstance(node[index], CommentedMap | CommentedSeq) and node[index]:
+                node = node[index]
+                continue
+            return node, index
+        return None
+
+
+def _take_trailing_comment(node: Any) -> str | None:
+    """Remove and return the lines after ``node``'s own line end (comments, blank lines)."""
+    holder = _last_scalar_holder(node)
+    if holder is None:
+        return None
+    parent, key = holder
+    entry = parent.ca.items.get(key)
+    if not entry or len(entry) < 3 or entry[2] is None:
+        return None
+    value: str = entry[2].value
+    first, newline, rest = value.partition("\n")
+    if not newline or not rest:
+        return None
+    entry[2].value = first + "\n"
+    return rest
+
+
+def _put_trailing_comment(node: Any, text: str) -> None:
+    """Attach ``text`` (from :func:`_take_trailing_comment`) after ``node``."""
+    holder = _last_scalar_holder(node)
+    if holder is None:
+        return
+    parent, key = holder
+    entry = parent.ca.items.setdefault(key, [None, None, None, None])
+    while len(entry) < 3:
+        entry.append(None)
+    if entry[2] is None:
+        entry[2] = CommentToken("\n" + text, CommentMark(0), None)
+    else:
+        entry[2].value = entry[2].value.rstrip("\n") + "\n" + text
+
+
+def _grows_in_place(old: CommentedSeq, new: list[Any]) -> bool:
+    """Whether ``new`` keeps the order of the items it shares with ``old`` and only adds at the end."""
+    old_ids = [o["id"] for o in old]
+    new_ids = [v["id"] for v in new]
+    kept = [i for i in new_ids if i in set(old_ids)]
+    if kept != [i for i in old_ids if i in set(new_ids)]:
+        return False
+    return new_ids[: len(kept)] == kept
 
 
 def _replace_value(parent: CommentedMap, key: str, value: Any) -> None:

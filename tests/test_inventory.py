@@ -279,3 +279,41 @@ def test_adding_a_tool_keeps_every_comment(ecosystem: Ecosystem) -> None:
     saved = dumps_ecosystem(grown, into=text)
     assert all(f"# {comment}" in saved for comment in comments)
     assert loads_ecosystem(saved).tool(new_id).name == "Added"
+
+
+def test_appending_tools_keeps_comments_between_items_and_the_next_sections_header(
+    tmp_path: Path,
+) -> None:
+    original = textwrap.dedent(
+        """\
+        district: {id: d, name: D}
+        tools:
+          # --- core ---
+          - id: sis
+            name: SIS
+            category: sis
+
+          # Mathly: bought for grade 3 intervention, 2025.
+          - id: mathly
+            name: Mathly
+            category: adaptive_practice   # adaptive
+
+        # ===== Data flows =====
+        # Rosters go SIS -> tools.
+        flows: []
+        """
+    )
+    path = _write(tmp_path, original)
+    eco = load_ecosystem(path)
+    added = Tool(id="quizzy", name="Quizzy", category="assessment")
+    save_ecosystem(eco.model_copy(update={"tools": (*eco.tools, added)}), path)
+    saved = path.read_text()
+    assert saved.startswith(original.split("\n# ===== Data flows")[0])  # untouched up to there
+    assert "# Mathly: bought for grade 3 intervention, 2025." in saved
+    assert "category: adaptive_practice   # adaptive" in saved
+    # the new tool sits in the list; the next section's header still heads the next section
+    assert saved.index("id: quizzy") < saved.index("# ===== Data flows =====")
+    assert saved.rstrip().endswith(
+        "# ===== Data flows =====\n# Rosters go SIS -> tools.\nflows: []"
+    )
+    assert load_ecosystem(path).tool("quizzy").name == "Quizzy"
