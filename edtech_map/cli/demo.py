@@ -108,6 +108,10 @@ def demo_steps(out: Path) -> list[DemoStep]:
         ),
         DemoStep("What the store holds", ("store", "info", "--store", str(store))),
         DemoStep(
+            "Apps in use that the inventory does not know",
+            ("discover", "-i", str(inventory), "--store", str(store)),
+        ),
+        DemoStep(
             "Audit",
             ("audit", "--inventory", str(inventory), "--store", str(store), "--save"),
             ok_codes=found,
