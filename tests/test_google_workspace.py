@@ -298,3 +298,38 @@ def test_the_token_comes_from_the_environment_and_is_never_echoed() -> None:
     with pytest.raises(SourceError) as raised:
         gws.load_config({"token": TOKEN, "max_results": 5000})
     assert TOKEN not in str(raised.value)
+
+
+def test_the_cli_pulls_a_configured_source(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from edtech_map.cli import app
+
+    serve_reports(httpserver, activities())
+    inventory = tmp_path / "ecosystem.yaml"
+    inventory.write_text(
+        "district: {id: riverside, name: Riverside}\n"
+        "tools:\n"
+        "  - {id: mathly, name: Mathly, category: adaptive_practice,\n"
+        f"     identifiers: {{oauth_client_ids: ['{MATHLY_CLIENT}']}}}}\n"
+        "sources:\n"
+        "  workspace:\n"
+        "    kind: google_workspace\n"
+        f"    base_url: {httpserver.url_for('/')}\n"
+        "    secrets: {token: TEST_GWS_TOKEN}\n"
+        "    options: {max_retries: 1, backoff_factor: 0}\n",
+        encoding="utf-8",
+    )
+    args = ["ingest", "--inventory", str(inventory), "--store", str(tmp_path / "s.duckdb")]
+    runner = CliRunner()
+    missing = runner.invoke(app, [*args, "--source", "workspace"])
+    assert missing.exit_code == 2 and "TEST_GWS_TOKEN" in missing.output
+    assert runner.invoke(app, [*args, "--source", "nope"]).exit_code == 2
+    monkeypatch.setenv("TEST_GWS_TOKEN", TOKEN)
+    result = runner.invoke(app, [*args, "--source", "workspace", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["loaded"] == 11 and TOKEN not in result.output
+    again = runner.invoke(app, [*args, "--source", "workspace", "--json"])
+    assert json.loads(again.stdout)["loaded"] == 0

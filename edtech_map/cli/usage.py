@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import typer
 from pydantic import SecretStr
 from rich.table import Table
 
+from connectors import canvas_lti, google_workspace
 from connectors.http import HttpClient
 from connectors.xapi import lrs_client
 from edtech_map.cli.app import ExitCode, app, console, err_console, fail, print_json
@@ -33,6 +35,7 @@ from edtech_map.usage import (
     IngestReport,
     ingest,
     ingest_lrs,
+    ingest_pull,
     unmatched_apps,
     usage_by_tool,
 )
@@ -103,6 +106,12 @@ def ingest_command(
         "base_url, secrets: key and secret as environment variable names), from where the "
         "last pull stopped.",
     ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Also pull usage from sources.<NAME> of kind google_workspace (OAuth token "
+        "grants) or canvas_lti (installed LTI tools).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Ingest usage files (the ``ingest`` command).
@@ -121,9 +130,11 @@ def ingest_command(
     """
     if format is not None and format not in FORMATS:
         raise fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
-    if not paths and lrs is None:
-        raise fail("give usage files or folders, or --lrs NAME")
-    ecosystem = _load_inventory(inventory, warn=lrs is None)
+    if not paths and lrs is None and source is None:
+        raise fail("give usage files or folders, --lrs NAME or --source NAME")
+    ecosystem = _load_inventory(inventory, warn=lrs is None and source is None)
+    if source is not None and ecosystem is None:
+        raise fail(f"--source {source}: sources are configured in {inventory}, not found")
     if lrs is not None and ecosystem is None:
         raise fail(
             f"--lrs {lrs}: the LRS is configured in the inventory's sources; {inventory} "
@@ -135,6 +146,9 @@ def ingest_command(
     client = _lrs_client(ecosystem, lrs) if lrs is not None and ecosystem is not None else None
     reports: list[IngestReport] = []
     try:
+        pull_source = (
+            _source_puller(ecosystem, source) if source is not None and ecosystem else None
+        )
         with Store.open(store_path) as opened, client or nullcontext():
             if paths:
                 reports.append(ingest(opened, paths, ecosystem, format, strict, options=options))
@@ -148,6 +162,8 @@ def ingest_command(
                         options=dict(ecosystem.sources[lrs].options),
                     )
                 )
+            if pull_source is not None:
+                reports.append(pull_source(opened, strict))
     except StoreError as error:
         raise fail(str(error)) from None
     except EdtechMapError as error:
@@ -192,6 +208,48 @@ def _lrs_client(ecosystem: Ecosystem, name: str) -> HttpClient:
             raise fail(f"--lrs {name}: the LRS {credential} is missing: set {where}")
         values[credential] = value
     return lrs_client(source.base_url, values["key"], SecretStr(values["secret"]))
+
+
+def _source_puller(ecosystem: Ecosystem, name: str) -> Callable[[Store, bool], IngestReport]:
+    """A pull of ``sources.<name>`` (google_workspace or canvas_lti), its settings checked now."""
+    source = ecosystem.sources.get(name)
+    kinds = ("google_workspace", "canvas_lti")
+    if source is None or source.kind not in kinds:
+        known = [k for k, v in ecosystem.sources.items() if v.kind in kinds]
+        raise fail(
+            f"--source {name}: no {' or '.join(kinds)} source of that name in sources: "
+            f"(those sources: {', '.join(known) or 'none'})"
+        )
+    if source.kind == "google_workspace":
+        gws = google_workspace.Config.from_source(source)
+
+        def pull_tokens(store: Store, strict: bool) -> IngestReport:
+            with gws.client() as http:
+                return ingest_pull(
+                    store,
+                    lambda since: google_workspace.read_tokens(http, gws, store.keys, since=since),
+                    ecosystem,
+                    source=google_workspace.SOURCE,
+                    label=name,
+                    strict=strict,
+                )
+
+        return pull_tokens
+    lti = canvas_lti.Config.from_source(source)
+
+    def pull_tools(store: Store, strict: bool) -> IngestReport:
+        with lti.client() as http:
+            return ingest_pull(
+                store,
+                lambda since: canvas_lti.read_installations(http, lti),
+                ecosystem,
+                source=canvas_lti.SOURCE,
+                label=name,
+                resume=False,
+                strict=strict,
+            )
+
+    return pull_tools
 
 
 def _print_report(report: IngestReport, store_path: Path) -> None:
