@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import uuid
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from edtech_map.errors import EdtechMapError
 from edtech_map.store import DEFAULT_MAX_SHRINK, TableSpec, shrink_guard
@@ -64,6 +66,7 @@ __all__ = [
     "delete_orphan_identities",
     "delete_unseen",
     "load_connector",
+    "load_source_config",
     "log_stream",
     "new_run_id",
     "record_stream",
@@ -686,3 +689,71 @@ def load_connector(name: str) -> ModuleType:
         known = ", ".join(sorted(REGISTRY))
         raise EdtechMapError(f"no connector called {name!r}; known: {known}") from None
     return importlib.import_module(module_path)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def load_source_config(
+    model: type[ConfigT],
+    options: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    secret_names: tuple[str, ...],
+    source: str,
+) -> ConfigT:
+    """Validate a ``sources:`` entry's options into a connector's ``Config``.
+
+    ``options["secrets"]`` maps a credential to the *name* of an environment variable; a
+    credential given directly is used as is. The named ``secret_names`` become ``SecretStr``.
+    Errors name the field or the variable and the docs page, never a secret's value.
+
+    Raises
+    ------
+    SourceError
+        A named variable is unset, or a setting is missing or invalid.
+
+    Examples
+    --------
+    >>> class Demo(BaseModel):
+    ...     token: SecretStr
+    ...     page_size: int = 100
+    >>> load_source_config(Demo, {"secrets": {"token": "DEMO_TOKEN"}}, {"DEMO_TOKEN": "t-1"},
+    ...                    secret_names=("token",), source="demo").token
+    SecretStr('**********')
+    >>> load_source_config(Demo, {"secrets": {"token": "UNSET"}}, {},
+    ...                    secret_names=("token",), source="demo")
+    Traceback (most recent call last):
+    ...
+    connectors.base.SourceError: demo: the environment variable UNSET (secret 'token') is not set; export it before pulling
+    >>> load_source_config(Demo, {"token": "t-1", "page_size": "many"}, {},
+    ...                    secret_names=("token",), source="google_classroom")
+    Traceback (most recent call last):
+    ...
+    connectors.base.SourceError: google_classroom: invalid settings (page_size: Input should be a valid integer, unable to parse string as an integer); see docs/connectors/google-classroom.md
+    """
+    env = os.environ if environ is None else environ
+    values = dict(options)
+    for name, variable in dict(values.pop("secrets", None) or {}).items():
+        if name in values:
+            continue
+        if not env.get(variable):
+            raise SourceError(
+                f"{source}: the environment variable {variable} (secret {name!r}) is not set; "
+                f"export it before pulling"
+            )
+        values[name] = env[variable]
+    for name in secret_names:
+        if isinstance(values.get(name), str):
+            values[name] = SecretStr(values[name])
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or '(options)'}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+        page = source.replace("_", "-")
+        raise SourceError(
+            f"{source}: invalid settings ({problems}); see docs/connectors/{page}.md"
+        ) from None

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,18 +43,18 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import (
     FullRefreshLoad,
     Row,
     RowError,
     SkipRow,
-    SourceError,
     SourceRecord,
     StreamSpec,
     SyncContext,
     SyncReport,
+    load_source_config,
     transform_each,
 )
 from connectors.http import (
@@ -280,7 +279,9 @@ def load_config(options: Mapping[str, Any], environ: Mapping[str, str] | None = 
     ...
     connectors.base.SourceError: canvas: the environment variable NOT_SET (secret 'token') is not set; export it before pulling
     """
-    config: Config = _load_config(Config, options, environ, secret_names=("token",), source=SOURCE)
+    config: Config = load_source_config(
+        Config, options, environ, secret_names=("token",), source=SOURCE
+    )
     return config
 
 
@@ -990,38 +991,3 @@ def _when(raw: Mapping[str, Any], field_name: str) -> datetime | None:
 def _date(raw: Mapping[str, Any], field_name: str) -> date | None:
     moment = _when(raw, field_name)
     return moment.date() if moment else None
-
-
-def _load_config(
-    model: type[Any],
-    options: Mapping[str, Any],
-    environ: Mapping[str, str] | None,
-    *,
-    secret_names: tuple[str, ...],
-    source: str,
-) -> Any:
-    """Validate ``options`` into ``model``, resolving ``secrets`` and never echoing one."""
-    env = os.environ if environ is None else environ
-    values = dict(options)
-    for name, variable in dict(values.pop("secrets", None) or {}).items():
-        if name in values:
-            continue
-        if variable not in env or not env[variable]:
-            raise SourceError(
-                f"{source}: the environment variable {variable} (secret {name!r}) is not set; "
-                f"export it before pulling"
-            )
-        values[name] = env[variable]
-    for name in secret_names:
-        if isinstance(values.get(name), str):
-            values[name] = SecretStr(values[name])
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '(options)'}: {problem['msg']}"
-            for problem in error.errors(include_input=False, include_url=False)
-        )
-        raise SourceError(
-            f"{source}: invalid settings ({problems}); see docs/connectors/{source}.md"
-        ) from None

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from connectors import canvas
-from connectors.base import SourceRecord
+from connectors.base import SourceRecord, load_source_config
 from connectors.http import HttpClient, LinkHeaderPaginator, redact_url
 from connectors.usage_events import (
     AppIdentifier,
@@ -117,7 +117,7 @@ def load_config(options: Mapping[str, Any], environ: Mapping[str, str] | None = 
     >>> load_config({"base_url": "https://c.example.org", "token": "t"}).include_courses
     True
     """
-    config: Config = canvas._load_config(
+    config: Config = load_source_config(
         Config, options, environ, secret_names=("token",), source=SOURCE
     )
     return config

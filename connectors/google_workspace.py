@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.canvas import _load_config
+from connectors.base import load_source_config
 from connectors.http import BearerAuth, HttpClient, PageTokenPaginator, RetryPolicy, parse_json
 from connectors.usage_events import (
     AppIdentifier,
@@ -163,7 +163,9 @@ def load_config(options: Mapping[str, Any], environ: Mapping[str, str] | None = 
     ...
     connectors.base.SourceError: google_workspace: the environment variable NOT_SET (secret 'token') is not set; export it before pulling
     """
-    config: Config = _load_config(Config, options, environ, secret_names=("token",), source=SOURCE)
+    config: Config = load_source_config(
+        Config, options, environ, secret_names=("token",), source=SOURCE
+    )
     return config
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,18 +40,18 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import (
     FullRefreshLoad,
     Row,
     RowError,
     SkipRow,
-    SourceError,
     SourceRecord,
     StreamSpec,
     SyncContext,
     SyncReport,
+    load_source_config,
     transform_each,
 )
 from connectors.http import (
@@ -246,29 +245,10 @@ def load_config(options: Mapping[str, Any], environ: Mapping[str, str] | None = 
     ...
     connectors.base.SourceError: schoology: the environment variable S (secret 'consumer_secret') is not set; export it before pulling
     """
-    env = os.environ if environ is None else environ
-    values = dict(options)
-    for name, variable in dict(values.pop("secrets", None) or {}).items():
-        if name in values:
-            continue
-        if not env.get(variable):
-            raise SourceError(
-                f"{SOURCE}: the environment variable {variable} (secret {name!r}) is not set; "
-                f"export it before pulling"
-            )
-        values[name] = env[variable]
-    if isinstance(values.get("consumer_secret"), str):
-        values["consumer_secret"] = SecretStr(values["consumer_secret"])
-    try:
-        return Config.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '(options)'}: {problem['msg']}"
-            for problem in error.errors(include_input=False, include_url=False)
-        )
-        raise SourceError(
-            f"{SOURCE}: invalid settings ({problems}); see docs/connectors/schoology.md"
-        ) from None
+    config: Config = load_source_config(
+        Config, options, environ, secret_names=("consumer_secret",), source=SOURCE
+    )
+    return config
 
 
 # --------------------------------------------------------------------------------------------
