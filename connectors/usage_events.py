@@ -28,11 +28,13 @@ from typing import Any
 from edtech_map.model import Role
 
 __all__ = [
+    "STAGE_COLUMNS",
     "AppIdentifier",
     "EntityRecord",
     "IdentifierKind",
     "InitiatedBy",
     "JsonDocument",
+    "Outcome",
     "Parsed",
     "Rejection",
     "Skip",
@@ -163,6 +165,52 @@ class Skip:
 
 Parsed = UsageEvent | Rejection | EntityRecord | Skip
 """What a usage reader yields for each record."""
+
+
+class Outcome(StrEnum):
+    """What a bulk reader's staged row is: the four outcomes of :data:`Parsed`, as SQL text."""
+
+    EVENT = "event"
+    REJECTED = "rejected"
+    ENTITY = "entity"
+    SKIP = "skip"
+
+
+STAGE_COLUMNS: dict[str, str] = {
+    "line": "BIGINT",
+    "outcome": "VARCHAR",
+    "field": "VARCHAR",
+    "reason": "VARCHAR",
+    "event_id": "VARCHAR",
+    "event_time": "TIMESTAMPTZ",
+    "user_key": "VARCHAR",
+    "role": "VARCHAR",
+    "school_key": "VARCHAR",
+    "class_key": "VARCHAR",
+    "action": "VARCHAR",
+    "event_type": "VARCHAR",
+    "duration_seconds": "DOUBLE",
+    "initiated_by": "VARCHAR",
+    "apps": "STRUCT(kind VARCHAR, value VARCHAR)[]",
+}
+"""The columns (and DuckDB types) of the table a bulk usage reader stages a file into.
+
+A bulk reader (``stage_*`` in a usage connector) reads a whole file with DuckDB and writes one
+row per record, in file order, with the same meaning as the per-record reader's
+:data:`Parsed` outcome: ``line`` where the record starts (1-based); ``outcome`` one of
+:class:`Outcome`; for ``rejected`` rows ``field`` and ``reason`` (never a personal value),
+for ``skip`` rows ``reason``, for ``entity`` rows ``event_type`` (the entity's type); for
+``event`` rows the :class:`UsageEvent` fields, with ``user_key`` made by the SQL macro
+``edtech_user_key(namespace, id)`` (:meth:`edtech_map.privacy.KeyMaker.install_sql`),
+``role`` and ``initiated_by`` as their enum values, and ``apps`` the identifiers in
+:attr:`UsageEvent.apps` order as ``{kind, value}`` structs (``kind`` an
+:class:`IdentifierKind` value).
+
+Examples
+--------
+>>> ", ".join(list(STAGE_COLUMNS)[:4])
+'line, outcome, field, reason'
+"""
 
 
 @dataclass(slots=True)

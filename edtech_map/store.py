@@ -699,6 +699,7 @@ class Store:
                 f"process writing to it, or is the file not a DuckDB database?"
             ) from error
         store = cls(path, con, KeyMaker(load_or_create_secret(path.parent)))
+        store.keys.install_sql(con)  # edtech_user_key(namespace, id) for bulk readers
         for spec in (*ROSTER_TABLES, SYNC_STATE):
             store.ensure_table(spec)
         log.debug("opened store %s", path)
