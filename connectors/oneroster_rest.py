@@ -637,14 +637,12 @@ def _paged(
     params = {"filter": filter_} if filter_ else None
     paginator = OffsetPaginator(items_path=endpoint.collection, page_size=page_size)
     read = 0
-    for number, response in enumerate(
-        client.pages(endpoint.path, params, paginator=paginator), start=1
-    ):
-        body = response.json()
+    for page in client.json_pages(endpoint.path, params, paginator=paginator):
+        number, body = page.number, page.body
         items = body.get(endpoint.collection) if isinstance(body, Mapping) else None
         if not isinstance(items, list):
             raise BadResponse(
-                url=response.url,
+                url=page.response.url,
                 page=number,
                 detail=f"The answer has no {endpoint.collection!r} list",
                 fix="Check that the base URL points at a OneRoster rostering API.",

@@ -46,7 +46,7 @@ from .errors import (
     map_transport_error,
     parse_json,
 )
-from .paginators import PageRequest, Paginator, SinglePagePaginator, query_params
+from .paginators import Page, PageRequest, Paginator, SinglePagePaginator, query_params
 from .redaction import SCRUBBED_LOGGERS, SCRUBBER, redact_headers, redact_url
 
 __all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy"]
@@ -354,6 +354,33 @@ class HttpClient:
             return self._get(self.url_for(request.url), request.params, request.number, expect_json)
 
         return chosen.pages(fetch, url, params)
+
+    def json_pages(
+        self,
+        path_or_url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        paginator: Paginator | None = None,
+    ) -> Iterator[Page]:
+        """Yield each page as a :class:`Page` with its JSON body, decoded once, lazily.
+
+        Like :meth:`pages` with ``expect_json=True``, but the caller gets the body the client
+        already parsed (and the paginator read) instead of decoding ``response.json()`` again.
+
+        Examples
+        --------
+        >>> from connectors.http import OffsetPaginator
+        >>> with HttpClient("https://sis.example.org/ims/oneroster/v1p1") as client:
+        ...     pages = client.json_pages("users", paginator=OffsetPaginator(items_path="users"))
+        ...     type(pages).__name__  # nothing is fetched until the caller iterates
+        'generator'
+        """
+        chosen = paginator or SinglePagePaginator()
+
+        def fetch(request: PageRequest) -> tuple[requests.Response, Any]:
+            return self._get(self.url_for(request.url), request.params, request.number, True)
+
+        return chosen.walk(fetch, self.url_for(path_or_url), params)
 
     def close(self) -> None:
         """Close the session, its connection pool and the auth's token connections."""

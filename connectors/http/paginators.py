@@ -40,6 +40,7 @@ __all__ = [
     "Fetch",
     "LinkHeaderPaginator",
     "OffsetPaginator",
+    "Page",
     "PageRequest",
     "PageTokenPaginator",
     "Paginator",
@@ -88,6 +89,27 @@ def query_params(params: Mapping[str, Any] | None) -> dict[str, str | list[str]]
 
 Fetch = Callable[[PageRequest], tuple[requests.Response, Any]]
 """Fetch one page: return the checked response and its parsed JSON (``None`` if not JSON)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page: the checked response, its JSON body parsed once, and its number.
+
+    The body is the very object the paginator reads to find the next page, so a caller reads
+    it and never changes it.
+
+    Examples
+    --------
+    >>> response = requests.Response()
+    >>> response.status_code, response._content = 200, b'{"users": [{"sourcedId": "u1"}]}'
+    >>> page = Page(response, response.json(), 1)
+    >>> page.body["users"][0]["sourcedId"], page.number
+    ('u1', 1)
+    """
+
+    response: requests.Response
+    body: Any
+    number: int
 
 
 def json_path(body: Any, path: str | None) -> Any:
@@ -162,6 +184,25 @@ class Paginator(ABC):
         self, fetch: Fetch, url: str, params: Mapping[str, Any] | None
     ) -> Iterator[requests.Response]:
         """Yield each page's response, fetching the next one only when asked for it."""
+        for page in self.walk(fetch, url, params):
+            yield page.response
+
+    def walk(self, fetch: Fetch, url: str, params: Mapping[str, Any] | None) -> Iterator[Page]:
+        """Yield each :class:`Page` (response and the body ``fetch`` parsed), one at a time.
+
+        Like :meth:`pages`, but the caller gets the JSON body the paginator reads, so nobody
+        decodes it a second time.
+
+        Examples
+        --------
+        >>> def fetch(request):
+        ...     response = requests.Response()
+        ...     response.status_code, response.url = 200, request.key
+        ...     response._content = b'{"more": ""}'
+        ...     return response, {"more": ""}
+        >>> [(p.number, p.body) for p in BodyLinkPaginator("more").walk(fetch, "https://l/x", None)]
+        [(1, {'more': ''})]
+        """
         request = self.first_request(url, params)
         seen = {request.key}
         previous_digest: bytes | None = None
@@ -176,7 +217,7 @@ class Paginator(ABC):
                     f"page {request.number - 1}",
                 )
             previous_digest = digest
-            yield response
+            yield Page(response, body, request.number)
             following = self.next_request(response, body, request)
             if following is None:
                 return
