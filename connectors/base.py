@@ -70,7 +70,10 @@ __all__ = [
     "log_stream",
     "new_run_id",
     "record_stream",
+    "reject_record",
+    "repeat_reason",
     "transform_each",
+    "transform_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -415,38 +418,91 @@ def transform_each(
         report.read += 1
         if report.read % PROGRESS_EVERY == 0:
             ctx.tick(stream, report.read)
-        reason: str | None = None
-        if record.problem is not None:
-            reason = f"{record.where} {record.problem}"
-        else:
-            try:
-                row = transform(record.values, ctx)
-            except SkipRow as skip:
-                report.skip(f"{record.where} {skip}")
-                log.warning("skipped %s: %s", record.where, skip)
-                continue
-            except RowError as error:
-                reason = f"{record.where} {error}"
-            else:
-                if unique_by is not None:
-                    key = unique_by(row)
-                    if key in seen:
-                        first = seen[key].rsplit(":", 1)[-1]
-                        reason = (
-                            f"{record.where} repeats the key of line {first}; each record must "
-                            f"have its own sourcedId (the first one was kept)"
-                        )
-                    else:
-                        seen[key] = record.where
-        if reason is not None:
-            if ctx.strict:
-                raise RowRejectedError(reason)
-            report.reject(reason)
-            log.warning("rejected %s", reason)
+        row = transform_record(record, transform, ctx, report)
+        if row is None:
             continue
+        if unique_by is not None:
+            key = unique_by(row)
+            if key in seen:
+                reject_record(ctx, report, repeat_reason(record.where, seen[key]))
+                continue
+            seen[key] = record.where
         report.loaded += 1
         yield row
     ctx.tick(stream, report.read)
+
+
+def transform_record(
+    record: SourceRecord,
+    transform: Callable[[Mapping[str, str | None], SyncContext], Row],
+    ctx: SyncContext,
+    report: StreamReport,
+) -> Row | None:
+    """One step of :func:`transform_each`: the row, or ``None`` for a skip or a rejection.
+
+    A skip or a rejection is counted in ``report`` (and a rejection raises in strict mode);
+    the caller counts ``read`` and ``loaded``, and checks repeated keys.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="demo")
+    >>> report = ctx.report.stream("t")
+    >>> def number(values, ctx):
+    ...     if not values["n"].isdigit():
+    ...         raise RowError("n", values["n"], "not a whole number")
+    ...     return {"n": int(values["n"])}
+    >>> transform_record(SourceRecord("t.csv:2", {"n": "7"}), number, ctx, report)
+    {'n': 7}
+    >>> transform_record(SourceRecord("t.csv:3", {"n": "x"}), number, ctx, report) is None
+    True
+    >>> report.rejections
+    ["t.csv:3 n = 'x': not a whole number"]
+    """
+    if record.problem is not None:
+        reject_record(ctx, report, f"{record.where} {record.problem}")
+        return None
+    try:
+        return transform(record.values, ctx)
+    except SkipRow as skip:
+        report.skip(f"{record.where} {skip}")
+        log.warning("skipped %s: %s", record.where, skip)
+    except RowError as error:
+        reject_record(ctx, report, f"{record.where} {error}")
+    return None
+
+
+def reject_record(ctx: SyncContext, report: StreamReport, reason: str) -> None:
+    """Count and log one rejected record; in strict mode raise :class:`RowRejectedError`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> ctx = SyncContext(store=SimpleNamespace(keys=None), source="demo")
+    >>> report = ctx.report.stream("t")
+    >>> reject_record(ctx, report, "t.csv:4 role = 'x': not a OneRoster role")
+    >>> report.rejected
+    1
+    """
+    if ctx.strict:
+        raise RowRejectedError(reason)
+    report.reject(reason)
+    log.warning("rejected %s", reason)
+
+
+def repeat_reason(where: str, first_where: str) -> str:
+    """The rejection reason of a record whose key an earlier record (at ``first_where``) had.
+
+    Examples
+    --------
+    >>> repeat_reason("users.csv:9", "users.csv:4")
+    'users.csv:9 repeats the key of line 4; each record must have its own sourcedId (the first one was kept)'
+    """
+    first = first_where.rsplit(":", 1)[-1]
+    return (
+        f"{where} repeats the key of line {first}; each record must have its own sourcedId "
+        f"(the first one was kept)"
+    )
 
 
 def delete_unseen(

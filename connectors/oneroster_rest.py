@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from connectors import oneroster_csv
 from connectors.base import (
+    PROGRESS_EVERY,
     Row,
     RowError,
     SourceRecord,
@@ -51,7 +52,10 @@ from connectors.base import (
     delete_orphan_identities,
     delete_unseen,
     record_stream,
+    reject_record,
+    repeat_reason,
     transform_each,
+    transform_record,
 )
 from connectors.http import (
     BadResponse,
@@ -62,7 +66,8 @@ from connectors.http import (
     RetryPolicy,
 )
 from edtech_map.errors import EdtechMapError
-from edtech_map.model import Role
+from edtech_map.model import Role, parse_grade
+from edtech_map.privacy import DISTRICT, ID_WHITESPACE, SQL_USER_KEY
 from edtech_map.store import (
     ACADEMIC_SESSIONS,
     CLASSES,
@@ -89,6 +94,7 @@ __all__ = [
     "get_orgs",
     "get_users",
     "load_rows",
+    "load_users",
     "make_client",
     "sync",
     "transform_academic_session",
@@ -630,10 +636,10 @@ signature_method='HMAC-SHA1')
     )
 
 
-def _paged(
+def _pages(
     client: HttpClient, endpoint: Endpoint, ctx: SyncContext, filter_: str | None, page_size: int
-) -> Iterator[tuple[int, Any]]:
-    """Each record of a collection with the number of the page it came on."""
+) -> Iterator[tuple[int, list[Any]]]:
+    """Each page of a collection: its number and its list of records (the body, parsed once)."""
     params = {"filter": filter_} if filter_ else None
     paginator = OffsetPaginator(items_path=endpoint.collection, page_size=page_size)
     read = 0
@@ -647,10 +653,18 @@ def _paged(
                 detail=f"The answer has no {endpoint.collection!r} list",
                 fix="Check that the base URL points at a OneRoster rostering API.",
             )
-        for item in items:
-            yield number, item
+        yield number, items
         read += len(items)
         _tick_page(ctx, endpoint.stream, number, read)
+
+
+def _paged(
+    client: HttpClient, endpoint: Endpoint, ctx: SyncContext, filter_: str | None, page_size: int
+) -> Iterator[tuple[int, Any]]:
+    """Each record of a collection with the number of the page it came on."""
+    for number, items in _pages(client, endpoint, ctx, filter_, page_size):
+        for item in items:
+            yield number, item
 
 
 def _tick_page(ctx: SyncContext, stream: str, page: int, read: int) -> None:
@@ -789,11 +803,19 @@ def get_enrollments(
 
 def _records(paged: Iterator[tuple[int, Any]], endpoint: Endpoint) -> Iterator[SourceRecord]:
     for index, (page, raw) in enumerate(paged, start=1):
-        where = f"{endpoint.path} record {index} (page {page})"
-        if isinstance(raw, Mapping):
-            yield SourceRecord(where, raw)
-        else:
-            yield SourceRecord(where, {}, problem=f"is a JSON {type(raw).__name__}, not an object")
+        yield _record(endpoint, index, page, raw)
+
+
+def _where(endpoint: Endpoint, index: int, page: int) -> str:
+    """Where a record came from: the path, its place in the pull and its page (no values)."""
+    return f"{endpoint.path} record {index} (page {page})"
+
+
+def _record(endpoint: Endpoint, index: int, page: int, raw: Any) -> SourceRecord:
+    where = _where(endpoint, index, page)
+    if isinstance(raw, Mapping):
+        return SourceRecord(where, raw)
+    return SourceRecord(where, {}, problem=f"is a JSON {type(raw).__name__}, not an object")
 
 
 # --------------------------------------------------------------------------------------------
@@ -860,6 +882,282 @@ def load_rows(
     return newest
 
 
+# --------------------------------------------------------------------------------------------
+# Users, fast: the common record shape checked and gathered in columns, keyed in SQL
+
+_NONE = type(None)
+_TEXT_TYPES = frozenset({str, _NONE})
+_FLAG_TYPES = frozenset({str, bool, _NONE})
+_CONTAINER_TYPES = frozenset({dict, list})
+_FAST_STATUS: dict[str | None, str] = {
+    None: "active",
+    "": "active",
+    "active": "active",
+    "inactive": "inactive",
+}
+_FAST_ENABLED: dict[str | bool | None, bool | None] = {
+    None: None,
+    "": None,
+    True: True,
+    False: False,
+    "true": True,
+    "false": False,
+}
+_FAST_ROLE: dict[str | None, str | None] = {None: None, "": None} | {
+    role.value: role.value for role in Role
+}
+_UNSET = object()
+_CHECKED_TEXT = (*_PERSONAL_TEXT, *_PERSONAL_TEXT_12)
+_CACHE_LIMIT = 4096
+
+_FastUser = tuple[str, str, datetime | None, bool | None, str | None, list[str], list[str]]
+"""(sourcedId, status, dateLastModified, enabled, role, org keys, grades) of one user."""
+
+
+class _FastUsers:
+    """Reads the usual OneRoster 1.1 user record without the per-record transform.
+
+    :meth:`values` takes a record only when :func:`transform_user` would surely accept it and
+    gives the same row for it: a JSON object whose ``sourcedId`` is text, ``status`` active or
+    inactive (or none), ``enabledUser`` true/false, ``role`` a OneRoster role spelled as the
+    standard spells it, ``orgs`` references with plain ids, ``grades`` text, no 1.2 ``roles``
+    list, no ``primaryOrg``, and no object where text belongs. Anything else (and every
+    ``tobedeleted`` record) returns ``None`` and goes through :func:`transform_user`, which
+    says exactly what is wrong. Dates and grade lists are parsed once per distinct value.
+    """
+
+    def __init__(self) -> None:
+        self._dates: dict[str, datetime | None] = {}
+        self._grades: dict[tuple[str, ...], list[str] | None] = {}
+
+    def values(self, raw: Any) -> _FastUser | None:
+        if type(raw) is not dict:
+            return None
+        source_id = raw.get("sourcedId")
+        status = raw.get("status")
+        changed = raw.get("dateLastModified")
+        enabled = raw.get("enabledUser")
+        role = raw.get("role")
+        if (
+            type(source_id) is not str
+            or not source_id
+            or type(status) not in _TEXT_TYPES
+            or type(changed) not in _TEXT_TYPES
+            or type(enabled) not in _FLAG_TYPES
+            or type(role) not in _TEXT_TYPES
+            or raw.get("primaryOrg") is not None
+            or raw.get("roles", _UNSET) not in (_UNSET, None, [])
+        ):
+            return None
+        fast_status = _FAST_STATUS.get(status)
+        fast_enabled = _FAST_ENABLED.get(enabled, _UNSET)
+        fast_role = _FAST_ROLE.get(role, _UNSET)
+        if fast_status is None or fast_enabled is _UNSET or fast_role is _UNSET:
+            return None
+        for key in _CHECKED_TEXT:
+            if type(raw.get(key)) in _CONTAINER_TYPES:
+                return None
+        when = self._date(changed) if changed else None
+        orgs = self._orgs(raw.get("orgs"))
+        grades = self._grade_list(raw.get("grades"))
+        if when is _UNSET or orgs is None or grades is None:
+            return None
+        return (
+            source_id,
+            fast_status,
+            when,  # type: ignore[return-value]  # _UNSET is ruled out above
+            fast_enabled,
+            fast_role,
+            orgs,
+            grades,
+        )
+
+    def _date(self, text: str) -> datetime | object | None:
+        found = self._dates.get(text, _UNSET)
+        if found is _UNSET:
+            try:
+                found = oneroster_csv.parse_datetime(text)
+            except ValueError:
+                return _UNSET
+            if len(self._dates) >= _CACHE_LIMIT:
+                self._dates.clear()
+            self._dates[text] = found
+        return found
+
+    @staticmethod
+    def _orgs(value: Any) -> list[str] | None:
+        if value is None:
+            return []
+        if type(value) is not list:
+            return None
+        orgs: list[str] = []
+        for item in value:
+            inner = item.get("sourcedId") if type(item) is dict else None
+            if type(inner) is not str or not inner or "," in inner or inner != inner.strip():
+                return None
+            orgs.append(inner)
+        return orgs
+
+    def _grade_list(self, value: Any) -> list[str] | None:
+        if value is None:
+            return []
+        if type(value) is not list or not all(type(v) is str for v in value):
+            return None
+        key = tuple(value)
+        found = self._grades.get(key, _UNSET)
+        if found is _UNSET:
+            text = ",".join(part for v in key if (part := v.strip()))
+            try:
+                found = list(
+                    dict.fromkeys(
+                        parse_grade(part).value for part in oneroster_csv.split_list(text)
+                    )
+                )
+            except ValueError:
+                found = None
+            if len(self._grades) >= _CACHE_LIMIT:
+                self._grades.clear()
+            self._grades[key] = found
+        return found  # type: ignore[return-value]
+
+
+def _fast_users_table(users: list[_FastUser], source: str) -> pa.Table:
+    """The gathered users as Arrow columns, still carrying source ids (keyed in SQL next)."""
+    schema = USERS.arrow_schema()
+    ids, statuses, changed, enabled, roles, orgs, grades = zip(*users, strict=True)
+    count = len(users)
+
+    def column(name: str, values: Any) -> pa.Array:
+        return pa.array(values, type=schema.field(name).type)
+
+    return pa.table(
+        {
+            "source": column("source", [source] * count),
+            "source_id": pa.array(ids, type=pa.string()),
+            "status": column("status", statuses),
+            "date_last_modified": column("date_last_modified", changed),
+            "enabled": column("enabled", enabled),
+            "primary_role": column("primary_role", roles),
+            "roles": column("roles", [[r] if r else [] for r in roles]),
+            "primary_org_key": column("primary_org_key", [o[0] if o else None for o in orgs]),
+            "org_keys": column("org_keys", orgs),
+            "grades": column("grades", grades),
+            "extensions": column("extensions", [None] * count),
+        }
+    )
+
+
+def _keyed(tx: Transaction, table: pa.Table) -> pa.Table:
+    """``source_id`` replaced by ``user_key``: the store's SQL macro, the same key as Python's."""
+    view = "_oneroster_rest_users"
+    tx.con.register(view, table)
+    try:
+        keyed: pa.Table = tx.con.sql(
+            f"SELECT * EXCLUDE (source_id), {SQL_USER_KEY}(?, source_id) AS user_key FROM {view}",
+            params=[DISTRICT],
+        ).to_arrow_table()
+    finally:
+        tx.con.unregister(view)
+    return keyed
+
+
+def load_users(
+    tx: Transaction,
+    ctx: SyncContext,
+    pages: Iterator[tuple[int, list[Any]]],
+    *,
+    report: StreamReport,
+    batch_size: int = 5000,
+) -> datetime | None:
+    """Transform and load pages of REST users, in Arrow batches; return the newest change.
+
+    The same rows, counts and rejections as :func:`transform_each` over :func:`transform_user`
+    followed by :func:`load_rows`, but the usual record skips the per-record transform: its
+    fields are checked and gathered in columns, and its key is computed in SQL when the batch
+    is written (the store's ``edtech_user_key`` macro gives exactly ``KeyMaker.user``). Any
+    other record (a ``tobedeleted`` one, a 1.2 ``roles`` list, a value to reject) goes through
+    :func:`transform_user`. With ``ctx.keep_identities`` every record does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from edtech_map.store import Store
+    >>> page = [{"sourcedId": "u1", "role": "student", "orgs": [{"sourcedId": "s1"}]},
+    ...         {"sourcedId": "u2", "role": "pupil"}]
+    >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+    ...     ctx = SyncContext(store=store, source="sis")
+    ...     report = ctx.report.stream("users")
+    ...     with store.transaction() as tx:
+    ...         _ = load_users(tx, ctx, iter([(1, page)]), report=report)
+    ...     rows = store.query_arrow("SELECT user_key, org_keys FROM users").to_pylist()
+    ...     rows == [{"user_key": store.keys.user("u1"), "org_keys": ["s1"]}]
+    True
+    >>> report.loaded, report.rejections
+    (1, ["users record 2 (page 1) role = 'pupil': not a OneRoster role; use one of ..."])
+    """
+    endpoint = ENDPOINTS["users"]
+    fast = _FastUsers()
+    use_fast = not ctx.keep_identities
+    seen: dict[str, tuple[int, int]] = {}
+    gathered: list[_FastUser] = []
+    slow: list[Row] = []
+    newest: datetime | None = None
+    index = 0
+
+    def flush() -> None:
+        nonlocal newest
+        if gathered:
+            changed = [u[2] for u in gathered if u[2] is not None]
+            if changed and (newest is None or max(changed) > newest):
+                newest = max(changed)
+            table = _keyed(tx, _fast_users_table(gathered, ctx.source))
+            tx.upsert(USERS, table, run_id=ctx.run_id)
+            gathered.clear()
+        if slow:
+            changed_slow = load_rows(
+                tx, USERS, iter(slow), run_id=ctx.run_id, report=report, batch_size=batch_size
+            )
+            if changed_slow is not None and (newest is None or changed_slow > newest):
+                newest = changed_slow
+            slow.clear()
+
+    for number, items in pages:
+        for raw in items:
+            index += 1
+            report.read += 1
+            if report.read % PROGRESS_EVERY == 0:
+                ctx.tick("users", report.read)
+            values = fast.values(raw) if use_fast else None
+            row: Row | None = None
+            if values is not None:
+                source_id = values[0]
+            else:
+                row = transform_record(
+                    _record(endpoint, index, number, raw), transform_user, ctx, report
+                )
+                if row is None:
+                    continue
+                source_id = str(_text(raw, "sourcedId"))
+            key = source_id.strip(ID_WHITESPACE)
+            first = seen.get(key)
+            if first is not None:
+                reason = repeat_reason(_where(endpoint, index, number), _where(endpoint, *first))
+                reject_record(ctx, report, reason)
+                continue
+            seen[key] = (index, number)
+            report.loaded += 1
+            if values is not None:
+                gathered.append(values)
+            elif row is not None:
+                slow.append(row)
+            if len(gathered) + len(slow) >= batch_size:
+                flush()
+    flush()
+    ctx.tick("users", report.read)
+    return newest
+
+
 def _key_of(table: TableSpec) -> Callable[[Row], Hashable]:
     columns = table.primary_key
 
@@ -883,6 +1181,34 @@ def _later(old: str | None, new: datetime | None) -> str | None:
     if old is not None and datetime.fromisoformat(old) >= new:
         return old
     return new.isoformat()
+
+
+def _load_stream(
+    tx: Transaction,
+    ctx: SyncContext,
+    endpoint: Endpoint,
+    pages: Iterator[tuple[int, list[Any]]],
+    report: StreamReport,
+    batch_size: int,
+    *,
+    fast: bool = True,
+) -> datetime | None:
+    """Transform and load one stream's pages; users take :func:`load_users` unless not ``fast``."""
+    if fast and endpoint.stream == "users":
+        return load_users(tx, ctx, pages, report=report, batch_size=batch_size)
+    rows = transform_each(
+        _records(
+            ((number, item) for number, items in pages for item in items),
+            endpoint,
+        ),
+        endpoint.transform,
+        ctx,
+        stream=endpoint.stream,
+        unique_by=_key_of(endpoint.table),
+    )
+    return load_rows(
+        tx, endpoint.table, rows, run_id=ctx.run_id, report=report, batch_size=batch_size
+    )
 
 
 def sync(ctx: SyncContext) -> SyncReport:
@@ -936,24 +1262,10 @@ def sync(ctx: SyncContext) -> SyncReport:
                 report.warn(f"{name}: no cursor from a complete earlier pull; pulling in bulk")
             stream_report = report.stream(name, where=f"{client.url_for(endpoint.path)}")
             stream_report.mode = mode
-            paged = _paged(
+            pages = _pages(
                 client, endpoint, ctx, filter_since(since) if since else None, config.page_size
             )
-            rows = transform_each(
-                _records(paged, endpoint),
-                endpoint.transform,
-                ctx,
-                stream=name,
-                unique_by=_key_of(endpoint.table),
-            )
-            newest = load_rows(
-                tx,
-                endpoint.table,
-                rows,
-                run_id=ctx.run_id,
-                report=stream_report,
-                batch_size=config.batch_size,
-            )
+            newest = _load_stream(tx, ctx, endpoint, pages, stream_report, config.batch_size)
             if mode == BULK:
                 delete_unseen(tx, ctx, name, endpoint.table, before=before, guarded=GUARDED_STREAMS)
             finished.append((name, _later(since, newest)))
