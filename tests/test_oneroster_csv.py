@@ -721,12 +721,35 @@ def test_names_are_not_even_read_unless_kept(store: Store, tmp_path: Path) -> No
 
     oneroster_csv.TRANSFORMS["users"] = spy
     try:
-        run(store, folder)
-        run(store, folder, keep_identities=True)
+        run(store, folder, bulk=False)
+        run(store, folder, keep_identities=True, bulk=False)
     finally:
         oneroster_csv.TRANSFORMS["users"] = original
     assert seen[0] == {"sourcedId": "u1", "role": "student"}
     assert seen[1] == {"sourcedId": "u1", "role": "student", "givenName": "Ada", "email": "a@x"}
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_bulk_path_stages_no_unkept_names_and_no_passwords(
+    store: Store, tmp_path: Path, keep: bool
+) -> None:
+    from connectors import oneroster_bulk
+
+    folder = write_bundle(
+        tmp_path / "names",
+        {"users.csv": "sourcedId,role,givenName,email,password\nu1,student,Ada,a@x,pw\n"},
+    )
+    ctx = SyncContext(store=store, source="sis", keep_identities=keep)
+    config = oneroster_csv.Config(path=folder)
+    with oneroster_csv.open_bundle(folder, config, ctx.report) as bundle:
+        staged = oneroster_bulk.stage(bundle, "users", ctx)
+        assert staged is not None
+        try:
+            staged_text = str(store.con.execute(f"SELECT * FROM {staged.tables[0]}").fetchall())
+        finally:
+            oneroster_bulk.drop(staged, ctx)
+    assert "pw" not in staged_text
+    assert ("Ada" in staged_text) is keep and ("a@x" in staged_text) is keep
 
 
 def test_a_damaged_zip_member_is_refused_by_name(store: Store, tmp_path: Path) -> None:
