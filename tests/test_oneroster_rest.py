@@ -893,3 +893,156 @@ def test_a_rest_user_becomes_the_same_row_as_the_csv_user(
     }
 
     assert oneroster_rest.transform_user(rest, ctx) == oneroster_csv.transform_user(csv_values, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# The users fast path (columns, keys in SQL) against the per-record transform
+
+_ids_any = st.sampled_from(["u1", "u2", " u1", "u2 ", "u,3", "", None, 7, "  "])
+_org_ids = st.sampled_from(["s1", "s2", " s2", "a,b", "", None, 5])
+_texts = st.one_of(st.none(), st.sampled_from(["", "Ada", "x@y.example"]), st.integers(0, 9))
+_anything_odd = st.sampled_from([{"x": 1}, ["a"], 2.5, True])
+_user_fields = {
+    "sourcedId": _ids_any,
+    "status": st.sampled_from(
+        [None, "", "active", "inactive", "tobedeleted", "Active", " inactive ", "bogus", 5]
+    ),
+    "dateLastModified": st.sampled_from(
+        [
+            None,
+            "",
+            "2024-08-01T12:00:00.000Z",
+            "2024-08-01",
+            "2024-08-02 10:00:00",
+            "2024-13-45",
+            "15/06/2024",
+            20240801,
+        ]
+    ),
+    "enabledUser": st.sampled_from(
+        [None, "", True, False, "true", "false", "TRUE", "yes", "maybe", 1, 1.0, 0]
+    ),
+    "role": st.sampled_from(
+        [
+            None,
+            "",
+            "student",
+            "teacher",
+            "districtAdministrator",
+            "Student",
+            " aide ",
+            "pupil",
+            3,
+            {"x": 1},
+        ]
+    ),
+    "orgs": st.one_of(
+        st.none(),
+        st.just(""),
+        st.lists(
+            st.one_of(_org_ids.map(lambda o: {"sourcedId": o, "type": "org"}), _org_ids), max_size=3
+        ),
+        st.just({"sourcedId": "s1"}),
+        st.just("s1"),
+    ),
+    "primaryOrg": st.one_of(st.none(), st.just(ref("org", "s2")), st.just("s1")),
+    "roles": st.one_of(
+        st.none(),
+        st.just([]),
+        st.just("teacher"),
+        st.just([{"roleType": "primary", "role": "teacher", "org": {"sourcedId": "s1"}}]),
+        st.just([{"roleType": "secondary", "role": "pupil"}]),
+    ),
+    "grades": st.one_of(
+        st.none(),
+        st.sampled_from(["", "09,10"]),
+        st.lists(st.sampled_from(["09", "9", " 10 ", "KG", "13th", ""]), max_size=3),
+        st.just([9]),
+        st.just([["x"]]),
+    ),
+    **{key: st.one_of(_texts, _anything_odd) for key in ("givenName", "email", "username")},
+}
+_user_records = st.one_of(
+    st.fixed_dictionaries({}, optional=_user_fields),
+    st.fixed_dictionaries(
+        {"sourcedId": st.sampled_from(["u1", "u2", "u4", "u5"])},
+        optional={k: v for k, v in _user_fields.items() if k != "sourcedId"},
+    ),
+    st.sampled_from([["not", "an", "object"], "u1", 3, None]),
+)
+
+
+def _load_users_both_ways(
+    tmp: Path, pages: list[list[Any]], batch_size: int, strict: bool
+) -> list[tuple[list[dict[str, Any]], dict[str, Any], Any, str | None]]:
+    """Load the same pages through load_users and through the per-record path, two sources."""
+    seed = [{"sourcedId": i, "role": "student"} for i in ("u1", "u2", "u4")]
+    outcomes = []
+    with Store.open(tmp / "store.duckdb") as store:
+        for source, fast in (("fast", True), ("slow", False)):
+            for run_pages, is_seed in (([seed], True), (pages, False)):
+                ctx = SyncContext(store=store, source=source, strict=strict and not is_seed)
+                report = ctx.report.stream("users")
+                error: str | None = None
+                newest = None
+                try:
+                    with store.transaction() as tx:
+                        newest = oneroster_rest._load_stream(
+                            tx,
+                            ctx,
+                            oneroster_rest.ENDPOINTS["users"],
+                            iter(enumerate(run_pages, start=1)),
+                            report,
+                            batch_size,
+                            fast=fast and not is_seed,
+                        )
+                except RowRejectedError as rejected:
+                    error = str(rejected)
+            rows = store.query_arrow(
+                "SELECT * EXCLUDE (source, run_id, last_seen) FROM users WHERE source = ? "
+                "ORDER BY user_key",
+                [source],
+            ).to_pylist()
+            counts = {k: v for k, v in report.as_dict().items() if k != "stream"}
+            outcomes.append((rows, counts, newest, error))
+    return outcomes
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    pages=st.lists(st.lists(_user_records, max_size=6), min_size=1, max_size=3),
+    batch_size=st.sampled_from([1, 2, 5000]),
+    strict=st.booleans(),
+)
+def test_the_users_fast_path_loads_what_the_per_record_transform_loads(
+    tmp_path_factory: pytest.TempPathFactory,
+    pages: list[list[Any]],
+    batch_size: int,
+    strict: bool,
+) -> None:
+    fast, slow = _load_users_both_ways(tmp_path_factory.mktemp("users"), pages, batch_size, strict)
+
+    assert fast == slow
+
+
+def test_the_users_fast_path_takes_the_usual_record_and_gives_the_transforms_row() -> None:
+    keys = KeyMaker(b"p" * 32)
+    ctx = SyncContext(store=SimpleNamespace(keys=keys), source="sis")  # type: ignore[arg-type]
+    raw = {
+        "sourcedId": "stu-1",
+        "status": "active",
+        "dateLastModified": stamp(5),
+        "role": "student",
+        "enabledUser": "true",
+        "orgs": [ref("org", "s1"), ref("org", "s2")],
+        "grades": ["09"],
+        "givenName": "Ada",
+    }
+    values = oneroster_rest._FastUsers().values(raw)
+    assert values is not None
+    row = oneroster_rest._fast_users_table([values], "sis").to_pylist()[0]
+    source_id = row.pop("source_id")
+
+    assert {**row, "user_key": keys.user(source_id)} == oneroster_rest.transform_user(raw, ctx)
+    assert oneroster_rest._FastUsers().values({**raw, "status": "tobedeleted"}) is None
+    assert oneroster_rest._FastUsers().values({**raw, "givenName": {"x": 1}}) is None
