@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -1021,28 +1021,40 @@ class _FastUsers:
         return found  # type: ignore[return-value]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _fast_users_table(users: list[_FastUser], source: str) -> pa.Table:
     """The gathered users as Arrow columns, still carrying source ids (keyed in SQL next)."""
     schema = USERS.arrow_schema()
-    ids, statuses, changed, enabled, roles, orgs, grades = zip(*users, strict=True)
     count = len(users)
+    micros: dict[datetime, int] = {}
+    for user in users:
+        when = user[2]
+        if when is not None and when not in micros:
+            micros[when] = (when - _EPOCH) // _MICROSECOND
+    roles = [u[4] for u in users]
+    orgs = [u[5] for u in users]
 
-    def column(name: str, values: Any) -> pa.Array:
+    def column(name: str, values: list[Any]) -> pa.Array:
         return pa.array(values, type=schema.field(name).type)
 
     return pa.table(
         {
-            "source": column("source", [source] * count),
-            "source_id": pa.array(ids, type=pa.string()),
-            "status": column("status", statuses),
-            "date_last_modified": column("date_last_modified", changed),
-            "enabled": column("enabled", enabled),
+            "source": pa.repeat(pa.scalar(source, pa.string()), count),
+            "source_id": pa.array([u[0] for u in users], type=pa.string()),
+            "status": column("status", [u[1] for u in users]),
+            "date_last_modified": pa.array(
+                [None if u[2] is None else micros[u[2]] for u in users], type=pa.int64()
+            ).cast(schema.field("date_last_modified").type),
+            "enabled": column("enabled", [u[3] for u in users]),
             "primary_role": column("primary_role", roles),
             "roles": column("roles", [[r] if r else [] for r in roles]),
             "primary_org_key": column("primary_org_key", [o[0] if o else None for o in orgs]),
             "org_keys": column("org_keys", orgs),
-            "grades": column("grades", grades),
-            "extensions": column("extensions", [None] * count),
+            "grades": column("grades", [u[6] for u in users]),
+            "extensions": pa.nulls(count, schema.field("extensions").type),
         }
     )
 
@@ -1115,9 +1127,11 @@ def load_users(
             tx.upsert(USERS, table, run_id=ctx.run_id)
             gathered.clear()
         if slow:
+            written = StreamReport("users")  # deletions were counted as the rows came
             changed_slow = load_rows(
-                tx, USERS, iter(slow), run_id=ctx.run_id, report=report, batch_size=batch_size
+                tx, USERS, iter(slow), run_id=ctx.run_id, report=written, batch_size=batch_size
             )
+            report.deleted += written.deleted
             if changed_slow is not None and (newest is None or changed_slow > newest):
                 newest = changed_slow
             slow.clear()
@@ -1150,6 +1164,8 @@ def load_users(
             if values is not None:
                 gathered.append(values)
             elif row is not None:
+                if row["status"] == TOBEDELETED:
+                    report.deletions += 1
                 slow.append(row)
             if len(gathered) + len(slow) >= batch_size:
                 flush()
