@@ -56,12 +56,15 @@ __all__ = [
     "EDGE_KINDS",
     "NODE_KINDS",
     "EdgeKind",
+    "SchoolIndex",
     "build_graph",
     "downstream",
     "edges_of_kind",
     "from_node_link",
     "nodes_of_kind",
     "read_graphml",
+    "school_index",
+    "schools_of",
     "to_node_link",
     "tools_at",
     "tools_for",
@@ -94,7 +97,12 @@ class EdgeKind:
 
 EDGE_KINDS: Mapping[str, EdgeKind] = {
     "part_of": EdgeKind("is part of", "has school", "school -> district"),
-    "used_at": EdgeKind("is used at", "uses", "tool -> school, from the tool's `schools`"),
+    "used_at": EdgeKind(
+        "is used at",
+        "uses",
+        "tool -> school, from the tool's `schools`; tool -> district for `schools: all` "
+        "(one edge for every school)",
+    ),
     "data_flow": EdgeKind(
         "sends data to", "receives data from", "source tool -> target tool, from `flows`"
     ),
@@ -185,8 +193,10 @@ def build_graph(ecosystem: Ecosystem, *, as_of: date | None = None) -> nx.MultiD
     """Build the ecosystem graph: district, schools and tools, with typed edges.
 
     Edge keys are the edge kind, except data flows, keyed by the flow's key so two flows
-    between the same tools stay distinct. ``as_of`` (default today) decides whether each
-    DPA is in force.
+    between the same tools stay distinct. A tool with ``schools: all`` gets one ``used_at``
+    edge to the district node (used at every school); a tool that lists its schools gets one
+    per school. :func:`tools_at` and :func:`schools_of` answer per school either way.
+    ``as_of`` (default today) decides whether each DPA is in force.
 
     Examples
     --------
@@ -196,6 +206,8 @@ def build_graph(ecosystem: Ecosystem, *, as_of: date | None = None) -> nx.MultiD
     >>> G = build_graph(eco)
     >>> G.nodes["lms"]["kind"], G.nodes["lms"]["dpa_status"], G.graph["district"]
     ('tool', 'missing', 'd')
+    >>> list(G.edges("lms", data="kind"))
+    [('lms', 'd', 'used_at')]
     """
     today = as_of or date.today()
     G: nx.MultiDiGraph[str] = nx.MultiDiGraph(
@@ -209,8 +221,11 @@ def build_graph(ecosystem: Ecosystem, *, as_of: date | None = None) -> nx.MultiD
     for tool in ecosystem.tools:
         G.add_node(tool.id, **_tool_attributes(tool, today))
     for tool in ecosystem.tools:
-        for school in ecosystem.schools_of(tool):
-            G.add_edge(tool.id, school.id, key="used_at", kind="used_at")
+        # `schools: all` is one edge to the district, not one per school: 1,500 schools
+        # times 1,600 such tools would be 2.4 M edges that say the same thing.
+        places = [ecosystem.district.id] if tool.schools == "all" else tool.schools
+        for place in places:
+            G.add_edge(tool.id, place, key="used_at", kind="used_at")
         if tool.rostered_by:
             G.add_edge(tool.rostered_by, tool.id, key="rosters", kind="rosters")
         if tool.sso_via:
@@ -256,17 +271,156 @@ def edges_of_kind(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, di
     return sorted(found, key=lambda edge: (edge[0], edge[1], str(edge[2].get("flow", ""))))
 
 
-def tools_at(G: nx.MultiDiGraph[str], school: str) -> list[str]:
-    """Tools in use at a school, sorted.
+@dataclass(frozen=True)
+class SchoolIndex:
+    """Which tools are used at which school, read once from the ``used_at`` edges.
+
+    ``everywhere`` are the tools used at every school (a ``used_at`` edge to the district);
+    ``listed`` maps each school to the tools listed for it alone. Build it with
+    :func:`school_index` when asking about many schools: :func:`tools_at` reads the edges
+    on each call.
 
     Examples
     --------
     >>> G = nx.MultiDiGraph()
-    >>> _ = G.add_edge("mathly", "lincoln-es", key="used_at", kind="used_at")
-    >>> tools_at(G, "lincoln-es")
-    ['mathly']
+    >>> G.add_node("d", kind="district"); G.add_node("a", kind="school")
+    >>> G.add_node("b", kind="school")
+    >>> _ = G.add_edge("lms", "d", key="used_at", kind="used_at")
+    >>> _ = G.add_edge("mathly", "a", key="used_at", kind="used_at")
+    >>> index = school_index(G)
+    >>> index.tools_at("a"), index.tools_at("b"), index.schools_of("lms")
+    (['lms', 'mathly'], ['lms'], ['a', 'b'])
     """
-    return sorted(u for u, _, data in G.in_edges(school, data=True) if data["kind"] == "used_at")
+
+    schools: tuple[str, ...]
+    everywhere: frozenset[str]
+    listed: Mapping[str, frozenset[str]]
+
+    def tools_at(self, school: str) -> list[str]:
+        """Tools used at ``school``, sorted (see :func:`tools_at`).
+
+        Examples
+        --------
+        >>> SchoolIndex(("a",), frozenset({"lms"}), {"a": frozenset({"app"})}).tools_at("a")
+        ['app', 'lms']
+        """
+        if school not in self.listed and school not in self.schools:
+            return []
+        return sorted(self.everywhere | self.listed.get(school, frozenset()))
+
+    def schools_of(self, tool: str) -> list[str]:
+        """Schools ``tool`` is used at, sorted (see :func:`schools_of`).
+
+        Examples
+        --------
+        >>> SchoolIndex(("a", "b"), frozenset(), {"a": frozenset({"app"})}).schools_of("app")
+        ['a']
+        """
+        if tool in self.everywhere:
+            return list(self.schools)
+        return [school for school in self.schools if tool in self.listed.get(school, ())]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every ``(tool, school)`` pair, expanded: what one edge per pair would have been.
+
+        Examples
+        --------
+        >>> SchoolIndex(("a", "b"), frozenset({"lms"}), {"a": frozenset({"app"})}).pairs()
+        [('app', 'a'), ('lms', 'a'), ('lms', 'b')]
+        """
+        return sorted(
+            (tool, school)
+            for school in self.schools
+            for tool in self.everywhere | self.listed.get(school, frozenset())
+        )
+
+
+def _used_at_targets(G: nx.MultiDiGraph[str]) -> tuple[set[str], dict[str, set[str]]]:
+    everywhere: set[str] = set()
+    listed: dict[str, set[str]] = {}
+    for tool, place, data in G.edges(data=True):
+        if data.get("kind") != "used_at":
+            continue
+        if G.nodes[place].get("kind") == "district":
+            everywhere.add(tool)
+        else:
+            listed.setdefault(place, set()).add(tool)
+    return everywhere, listed
+
+
+def school_index(G: nx.MultiDiGraph[str]) -> SchoolIndex:
+    """Read the ``used_at`` edges once into a :class:`SchoolIndex` (school <-> tools).
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_node("d", kind="district"); G.add_node("a", kind="school")
+    >>> _ = G.add_edge("lms", "d", key="used_at", kind="used_at")
+    >>> school_index(G).tools_at("a")
+    ['lms']
+    """
+    everywhere, listed = _used_at_targets(G)
+    schools = tuple(nodes_of_kind(G, "school"))
+    return SchoolIndex(
+        schools=schools,
+        everywhere=frozenset(everywhere),
+        listed={school: frozenset(tools) for school, tools in listed.items()},
+    )
+
+
+def _districts(G: nx.MultiDiGraph[str]) -> list[str]:
+    district = str(G.graph.get("district", ""))
+    if district in G and G.nodes[district].get("kind") == "district":
+        return [district]
+    return nodes_of_kind(G, "district")
+
+
+def tools_at(G: nx.MultiDiGraph[str], school: str) -> list[str]:
+    """Tools in use at a school, sorted: those listed for it and those used at every school.
+
+    A tool used at every school has one ``used_at`` edge to the district (see
+    :func:`build_graph`); it is in use at each school. To ask about many schools, build a
+    :func:`school_index` once.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_node("d", kind="district"); G.add_node("lincoln-es", kind="school")
+    >>> _ = G.add_edge("mathly", "lincoln-es", key="used_at", kind="used_at")
+    >>> _ = G.add_edge("lms", "d", key="used_at", kind="used_at")
+    >>> tools_at(G, "lincoln-es")
+    ['lms', 'mathly']
+    """
+    if school not in G:
+        return []
+    found = {u for u, _, d in G.in_edges(school, data=True) if d.get("kind") == "used_at"}
+    if G.nodes[school].get("kind") == "school":
+        for district in _districts(G):
+            found.update(
+                u for u, _, d in G.in_edges(district, data=True) if d.get("kind") == "used_at"
+            )
+    return sorted(found)
+
+
+def schools_of(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
+    """Schools a tool is in use at, sorted: every school for a tool used district-wide.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_node("d", kind="district")
+    >>> G.add_node("a", kind="school"); G.add_node("b", kind="school")
+    >>> _ = G.add_edge("mathly", "b", key="used_at", kind="used_at")
+    >>> _ = G.add_edge("lms", "d", key="used_at", kind="used_at")
+    >>> schools_of(G, "mathly"), schools_of(G, "lms"), schools_of(G, "nope")
+    (['b'], ['a', 'b'], [])
+    """
+    if tool not in G:
+        return []
+    places = {v for _, v, d in G.out_edges(tool, data=True) if d.get("kind") == "used_at"}
+    if any(G.nodes[place].get("kind") == "district" for place in places):
+        return nodes_of_kind(G, "school")
+    return sorted(places)
 
 
 def tools_for(

@@ -221,9 +221,16 @@ def test_peer_gaps_and_core_tasks() -> None:
         grades=["3", "4", "7"],
     )
     # es2 lacks practice/math 3-4, which es has; ms (grade 7) has no peer with grade 7.
-    assert keys(coverage.coverage_gaps(G)) == {"EM-GAP-001:es2,practice/math"}
+    # One finding per school and task; the subjects and grades are its evidence.
+    (gap,) = coverage.coverage_gaps(G)
+    assert gap.key == "EM-GAP-001:es2,practice"
+    assert (gap.evidence["gaps"], gap.evidence["cells"], gap.evidence["peer_schools"]) == (
+        "math:3,4",
+        2,
+        1,
+    )
     with_core = coverage.coverage_gaps(G, core_tasks="assessment")
-    assert keys(with_core) == {"EM-GAP-001:es2,practice/math"}  # ms has no math tool at all
+    assert keys(with_core) == {"EM-GAP-001:es2,practice"}  # ms has no math tool at all
     G.graph.update(
         roster={"schools": 3},
         roster_cells=[
@@ -231,15 +238,13 @@ def test_peer_gaps_and_core_tasks() -> None:
             {"school": "ms", "grade": "7", "subject": "math", "classes": 2, "students": 40},
         ],
     )
-    assert keys(coverage.coverage_gaps(G, core_tasks="assessment")) == {
-        "EM-GAP-001:assessment/math,ms"
-    }
+    assert keys(coverage.coverage_gaps(G, core_tasks="assessment")) == {"EM-GAP-001:assessment,ms"}
     # With es2 in the roster teaching only grade 3 maths, its gap narrows to grade 3.
     G.graph["roster_cells"].append(
         {"school": "es2", "grade": "3", "subject": "math", "classes": 1, "students": 20}
     )
     (gap,) = [f for f in coverage.coverage_gaps(G) if "es2" in f.subjects]
-    assert gap.evidence["grades"] == "3"
+    assert gap.evidence["gaps"] == "math:3"
     with pytest.raises(AnalysisError, match="learning task"):
         coverage.coverage_gaps(G, core_tasks="homework")
 

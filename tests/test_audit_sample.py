@@ -118,9 +118,11 @@ def test_every_planted_overlap_cell_is_in_a_finding_with_exactly_its_tools(
 def test_gaps_are_exactly_the_planted_cells(workspace: Workspace) -> None:
     found = set()
     for f in workspace.result.findings:
-        if f.rule_id == "EM-GAP-001":
-            for grade in str(f.evidence["grades"]).split(","):
-                found.add((f.evidence["school"], f.evidence["task"], f.evidence["subject"], grade))
+        if f.rule_id == "EM-GAP-001":  # one per school and task: "math:3,4;science:6"
+            for subject_grades in str(f.evidence["gaps"]).split(";"):
+                subject, grades = subject_grades.split(":")
+                for grade in grades.split(","):
+                    found.add((f.evidence["school"], f.evidence["task"], subject, grade))
     planted = {(g.school, g.task, g.subject, g.grade) for g in workspace.manifest.planted.gaps}
     assert planted <= found
     if "gaps" not in workspace.manifest.partial:  # at S the planted gaps are all there are

@@ -22,6 +22,8 @@ from edtech_map.graph import (
     edges_of_kind,
     from_node_link,
     read_graphml,
+    school_index,
+    schools_of,
     to_node_link,
     tools_at,
     tools_for,
@@ -94,9 +96,16 @@ def test_every_kind_of_node_and_edge_appears() -> None:
     G = build_graph(SMALL, as_of=date(2026, 11, 23))
     assert {kind for _, kind in G.nodes(data="kind")} == set(NODE_KINDS)
     assert {kind for _, _, kind in G.edges(data="kind")} == set(EDGE_KINDS)
-    # Counted by hand from SMALL: 2 schools part_of; 4 "all" tools x 2 schools + 2 single.
+    # Counted by hand from SMALL: 2 schools part_of; 4 "all" tools, one edge each to the
+    # district (not one per school), + 2 tools listed at one school.
     assert len(edges_of_kind(G, "part_of")) == 2
-    assert len(edges_of_kind(G, "used_at")) == 4 * 2 + 2
+    assert len(edges_of_kind(G, "used_at")) == 4 + 2
+    assert {u for u, v, _ in edges_of_kind(G, "used_at") if v == "riverside"} == {
+        "sis",
+        "hub",
+        "idp",
+        "lms",
+    }
     assert len(edges_of_kind(G, "data_flow")) == 4  # two alike lms->mathly flows both kept
     assert {(u, v) for u, v, _ in edges_of_kind(G, "rosters")} == {
         ("sis", "hub"),
@@ -116,6 +125,8 @@ def test_dpa_status_is_judged_on_the_as_of_day() -> None:
 def test_queries_answer_from_the_graph() -> None:
     G = build_graph(SMALL)
     assert tools_at(G, "adams-ms") == ["hub", "idp", "lms", "quizzy", "sis"]
+    assert schools_of(G, "lms") == ["adams-ms", "lincoln-es"]
+    assert schools_of(G, "mathly") == ["lincoln-es"]
     assert tools_for(G, task="practice", subject="math", grade=4, school="lincoln-es") == ["mathly"]
     assert tools_for(G, task="practice", subject="math", grade=7) == []
     assert tools_for(G, task="assessment", subject="math", grade=7) == ["lms"]  # quizzy retired
@@ -127,6 +138,51 @@ def test_queries_answer_from_the_graph() -> None:
     assert upstream(G, "mathly") == {"sis", "hub", "lms", "idp"}
     with pytest.raises(nx.NodeNotFound, match="nope"):
         downstream(G, "nope")
+
+
+def _naive_graph(eco: Ecosystem) -> nx.MultiDiGraph[str]:
+    """The graph as it was before the compact form: one used_at edge per tool and school."""
+    G = build_graph(eco, as_of=date(2026, 11, 23))
+    G.remove_edges_from(
+        [(u, v, k) for u, v, k, kind in G.edges(keys=True, data="kind") if kind == "used_at"]
+    )
+    for tool in eco.tools:
+        for school in eco.schools_of(tool):
+            G.add_edge(tool.id, school.id, key="used_at", kind="used_at")
+    return G
+
+
+def _naive_tools_at(G: nx.MultiDiGraph[str], school: str) -> list[str]:
+    return sorted(u for u, _, kind in G.in_edges(school, data="kind") if kind == "used_at")
+
+
+def _naive_schools_of(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
+    return sorted(v for _, v, kind in G.out_edges(tool, data="kind") if kind == "used_at")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ecosystems())
+def test_compact_used_at_answers_like_one_edge_per_school(eco: Ecosystem) -> None:
+    G, naive = build_graph(eco, as_of=date(2026, 11, 23)), _naive_graph(eco)
+    index = school_index(G)
+    schools = [school.id for school in eco.schools]
+    assert sorted(index.schools) == sorted(schools)
+    for school in schools:
+        expected = _naive_tools_at(naive, school)
+        assert tools_at(G, school) == expected
+        assert index.tools_at(school) == expected
+    for tool in eco.tools:
+        expected = _naive_schools_of(naive, tool.id)
+        assert schools_of(G, tool.id) == expected
+        assert index.schools_of(tool.id) == expected
+    assert index.pairs() == sorted(
+        (u, v) for u, v, kind in naive.edges(data="kind") if kind == "used_at"
+    )
+    # Only `schools: all` is folded into one edge to the district; listed schools stay edges.
+    folded = {
+        u for u, v, kind in G.edges(data="kind") if kind == "used_at" and v == eco.district.id
+    }
+    assert folded == {tool.id for tool in eco.tools if tool.schools == "all"}
 
 
 def _same_attributes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from edtech_map.analyses import AuditResult, Finding
 from edtech_map.cli import app
-from edtech_map.graph import build_graph, nodes_of_kind, read_graphml
+from edtech_map.graph import build_graph, nodes_of_kind, read_graphml, tools_at
 from edtech_map.inventory import load_ecosystem
 from edtech_map.render import dot as dot_module
 from edtech_map.render import render_image, to_dot, to_png, to_svg
@@ -116,8 +116,10 @@ def test_png_is_a_png(G) -> None:
 def test_select_school_focus_and_flows(G) -> None:
     at_school = select(G, school="cedar-ms")
     tools = set(at_school.nodes) - {"cedar-ms"}
-    expected = {u for u, v, k in G.edges(data="kind") if v == "cedar-ms" and k == "used_at"}
+    expected = set(tools_at(G, "cedar-ms"))  # listed for it, and used at every school
     assert tools == expected
+    assert {u for u, v, k in at_school.edges(data="kind") if k == "used_at"} == expected
+    assert {u for u, v, k in G.edges(data="kind") if v == "cedar-ms" and k == "used_at"} < tools
     assert {k for *_, k in at_school.edges(data="kind")} <= {
         "used_at",
         "data_flow",

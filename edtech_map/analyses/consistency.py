@@ -18,7 +18,7 @@ import networkx as nx
 
 from edtech_map.analyses.engine import label, requires_usage, rule
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.graph import nodes_of_kind
+from edtech_map.graph import nodes_of_kind, schools_of
 
 __all__ = ["uneven_adoption"]
 
@@ -67,12 +67,11 @@ def uneven_adoption(
         if not {"students", "teachers"} & set(data.get("audience") or []):
             continue  # classroom roll-out is about students and teachers, not back-office tools
         grades = set(data.get("grades") or [])
-        listed = sorted(
+        listed = [
             school
-            for _, school, edge in G.out_edges(tool, data=True)
-            if edge.get("kind") == "used_at"
-            and (not grades or grades & set(G.nodes[school].get("grades") or grades))
-        )
+            for school in schools_of(G, tool)
+            if not grades or grades & set(G.nodes[school].get("grades") or grades)
+        ]
         if len(listed) < min_schools:
             continue
         by_school = data.get("usage_by_school") or {}

@@ -13,23 +13,32 @@ Examples
 ...     G.add_node(school, kind="school", grades=["7"])
 >>> G.add_node("drill", kind="tool", learning_tasks=["practice"], subjects=["math"], grades=[])
 >>> _ = G.add_edge("drill", "a", key="used_at", kind="used_at")
->>> [f.subjects for f in coverage_gaps(G)]
-[('b', 'practice/math')]
+>>> [(f.subjects, f.evidence["gaps"]) for f in coverage_gaps(G)]
+[(('b', 'practice'), 'math:7')]
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from functools import cache
 
 import networkx as nx
 
+from edtech_map.analyses.cells import CellKey, compute_school_cells, indexed_schools
 from edtech_map.analyses.engine import AnalysisError, label, rule
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.analyses.overlaps import school_cells
-from edtech_map.graph import nodes_of_kind, tools_at
 from edtech_map.model import LearningTask, parse_grade
 
 __all__ = ["coverage_gaps", "schools_without_student_tools"]
+
+_SHOWN_SUBJECTS = 4
+"""Subjects a gap's message names; the evidence lists them all."""
+
+
+@cache
+def _grade_order(grade: str) -> int:
+    return parse_grade(grade).order
 
 
 def _taught(G: nx.MultiDiGraph[str]) -> dict[str, set[tuple[str, str]]] | None:
@@ -53,7 +62,10 @@ def coverage_gaps(
     counts when other schools serving that grade have a tool for it. Districts that commit to
     a core set (for example practice and student choice in every subject) list those tasks in
     ``core_tasks``. With a roster, a school's grades and subjects are those its classes
-    have; without, the inventory's grades. One finding per school, task and subject.
+    have; without, the inventory's grades. One finding per school and learning task: the
+    subjects and grades it lacks are its evidence (``gaps``, e.g. ``math:3,4;science:6``), so a
+    district of a thousand schools gets a list it can read, not one line per cell. Its
+    subjects are the school and the task: a waiver names either.
 
     Parameters
     ----------
@@ -75,8 +87,11 @@ def coverage_gaps(
     >>> _ = G.add_edge("drill", "a", key="used_at", kind="used_at")
     >>> coverage_gaps(G, min_peer_schools=2)
     []
-    >>> [f.subjects for f in coverage_gaps(G, min_peer_schools=2, core_tasks="practice")]
-    [('b', 'practice/math')]
+    >>> (gap,) = coverage_gaps(G, min_peer_schools=2, core_tasks="practice")
+    >>> gap.subjects, gap.evidence["gaps"], gap.evidence["peer_schools"]
+    (('b', 'practice'), 'math:7', 1)
+    >>> gap.message
+    'b has no tool for practice in 1 subject and grade cell(s) that 1 other school(s) cover: math (grade 7).'
     """
     core = [task.strip() for task in core_tasks.split(",") if task.strip()]
     for task in core:
@@ -86,57 +101,96 @@ def coverage_gaps(
             raise AnalysisError(
                 f"core_tasks: {task!r} is not a learning task; use e.g. practice, assessment"
             ) from None
-    covered = school_cells(G)
+    cells = compute_school_cells(G)
     taught = _taught(G)
-    offered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for school, task, subject, grade in covered:
-        offered[(task, subject, grade)].add(school)
+    schools = cells.schools
+    bit = {school: 1 << position for position, school in enumerate(schools)}
+    # Who covers each cell, as a bitmask of schools: cells of the tools used everywhere
+    # are stored once per grade list, so they are set for all of that list's schools at once.
+    with_grades: dict[tuple[str, ...], int] = defaultdict(int)
+    for school in schools:
+        with_grades[cells.grades[school]] |= bit[school]
+    offered: dict[CellKey, int] = defaultdict(int)
+    for grade_list, shared in cells.shared.items():
+        for key in shared:
+            offered[key] |= with_grades[grade_list]
+    for school, own in cells.own.items():
+        for key in own:
+            offered[key] |= bit[school]
     subjects_by_grade: dict[str, set[str]] = defaultdict(set)
-    for _, _, subject, grade in covered:
+    expected_by_grade: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for (task, subject, grade), covering in offered.items():
         subjects_by_grade[grade].add(subject)
-    gaps: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for school in nodes_of_kind(G, "school"):
-        grades = list(G.nodes[school].get("grades", []))
-        if taught is not None and taught.get(school):  # the roster's grades, when it has any
-            grades = sorted({g for _, g in taught[school]}, key=lambda g: parse_grade(g).order)
-        for grade in grades:
-            expected: set[tuple[str, str]] = set()
-            for (task, subject, cell_grade), schools in offered.items():
-                if cell_grade == grade and len(schools - {school}) >= min_peer_schools:
-                    expected.add((task, subject))
-            core_subjects = (
-                {s for s, g in taught.get(school, set()) if g == grade}
-                if taught is not None
-                else subjects_by_grade[grade]
+        # A school lacking the cell is not among those covering it: all of them are peers.
+        if covering.bit_count() >= min_peer_schools:
+            expected_by_grade[grade].add((task, subject))
+    missing: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]] = {}
+
+    def missing_everywhere(grades: tuple[str, ...], grade: str) -> list[tuple[str, str]]:
+        """Expected cells of a grade that the shared tools of a grade list do not cover."""
+        if (grades, grade) not in missing:
+            expected = set(expected_by_grade.get(grade, ()))
+            if taught is None:
+                expected |= {(t, s) for t in core for s in subjects_by_grade.get(grade, ())}
+            shared = cells.shared.get(grades, {})
+            missing[(grades, grade)] = sorted(
+                (t, s) for t, s in expected if (t, s, grade) not in shared
             )
-            expected |= {(task, subject) for task in core for subject in core_subjects}
-            for task, subject in expected:
-                if (school, task, subject, grade) in covered:
+        return missing[(grades, grade)]
+
+    gaps: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for school in schools:
+        grades = list(cells.grades[school])
+        school_taught = taught.get(school, set()) if taught is not None else set()
+        if school_taught:  # the roster's grades, when it has any
+            grades = sorted({g for _, g in school_taught}, key=_grade_order)
+        for grade in grades:
+            candidates: Iterable[tuple[str, str]] = missing_everywhere(cells.grades[school], grade)
+            if taught is not None:
+                core_subjects = {s for s, g in school_taught if g == grade}
+                candidates = [
+                    *candidates,
+                    *((t, s) for t in core for s in core_subjects),
+                ]
+            for task, subject in candidates:
+                key = (task, subject, grade)
+                if cells.tools(school, key):
                     continue
-                if taught is not None and (subject, grade) not in taught.get(school, set()):
+                if taught is not None and (subject, grade) not in school_taught:
                     continue
-                gaps[(school, task, subject)].append(grade)
+                gaps[(school, task)][subject].add(grade)
     findings = []
-    for (school, task, subject), grades in sorted(gaps.items()):
-        ordered = sorted(grades, key=lambda g: parse_grade(g).order)
-        peers = sorted(
-            {s for g in ordered for s in offered.get((task, subject, g), set())} - {school}
+    for (school, task), by_subject in sorted(gaps.items()):
+        subjects = sorted(by_subject)
+        ordered = {s: sorted(by_subject[s], key=_grade_order) for s in subjects}
+        covering = 0
+        for subject in subjects:
+            for grade in ordered[subject]:
+                covering |= offered.get((task, subject, grade), 0)
+        peers = (covering & ~bit[school]).bit_count()
+        count = sum(len(grades) for grades in ordered.values())
+        shown = "; ".join(
+            f"{s} (grade{'s' if len(ordered[s]) > 1 else ''} {','.join(ordered[s])})"
+            for s in subjects[:_SHOWN_SUBJECTS]
         )
+        if len(subjects) > _SHOWN_SUBJECTS:
+            shown += f"; and {len(subjects) - _SHOWN_SUBJECTS} more subjects"
         findings.append(
             Finding(
                 rule_id="EM-GAP-001",
                 severity=Severity.WARNING,
-                subjects=(school, f"{task}/{subject}"),
+                subjects=(school, task),
                 message=(
-                    f"{label(G, school)} has no tool for {task} in {subject}, grades "
-                    f"{','.join(ordered)}, which {len(peers)} other school(s) have."
+                    f"{label(G, school)} has no tool for {task} in {count} subject and grade "
+                    f"cell(s) that {peers} other school(s) cover: {shown}."
                 ),
                 evidence={
                     "school": school,
                     "task": task,
-                    "subject": subject,
-                    "grades": ",".join(ordered),
-                    "peer_schools": len(peers),
+                    "subjects": ",".join(subjects),
+                    "gaps": ";".join(f"{s}:{','.join(ordered[s])}" for s in subjects),
+                    "cells": count,
+                    "peer_schools": peers,
                 },
                 recommendation=(
                     "Ask the school how it covers this now; extend a tool the other schools "
@@ -164,15 +218,18 @@ def schools_without_student_tools(G: nx.MultiDiGraph[str]) -> list[Finding]:
     >>> [f.subjects for f in schools_without_student_tools(G)]
     [('b',)]
     """
+    index = indexed_schools(G)
+
+    def for_students(tools: Iterable[str]) -> bool:
+        return any(
+            "students" in G.nodes[t].get("audience", []) and G.nodes[t].get("status") != "retired"
+            for t in tools
+        )
+
+    everywhere = for_students(index.everywhere)
     findings = []
-    for school in nodes_of_kind(G, "school"):
-        student_tools = [
-            t
-            for t in tools_at(G, school)
-            if "students" in G.nodes[t].get("audience", [])
-            and G.nodes[t].get("status") != "retired"
-        ]
-        if student_tools:
+    for school in index.schools:
+        if everywhere or for_students(index.listed.get(school, ())):
             continue
         findings.append(
             Finding(

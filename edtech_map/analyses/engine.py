@@ -26,6 +26,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -50,6 +51,7 @@ __all__ = [
     "Rule",
     "RuleFunction",
     "RuleInfo",
+    "audit_memo",
     "count_text",
     "count_value",
     "full_weeks",
@@ -201,6 +203,34 @@ class AuditReport(StrictModel):
         default_factory=dict, description="Every rule of this run, by id."
     )
     diff: AuditDiff | None = None
+
+
+_MEMO: ContextVar[dict[tuple[int, str], Any] | None] = ContextVar("audit_memo", default=None)
+
+
+def audit_memo(G: nx.MultiDiGraph[str], name: str, compute: Callable[[], R]) -> R:
+    """``compute()``, once per graph and name while :func:`run_audit` runs; each call outside.
+
+    Rules never change ``G``, so what one rule derives from it (the school index, the
+    coverage cells) holds for the rules after it in the same audit.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> G = nx.MultiDiGraph()
+    >>> audit_memo(G, "n", lambda: calls.append(1) or len(calls))
+    1
+    >>> audit_memo(G, "n", lambda: calls.append(1) or len(calls))  # no audit running
+    2
+    """
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    key = (id(G), name)
+    if key not in memo:
+        memo[key] = compute()
+    value: R = memo[key]
+    return value
 
 
 RULES: dict[str, Rule] = {}
@@ -515,23 +545,27 @@ def run_audit(
         aggregates.attach(graph)
     findings: list[Finding] = []
     skipped: list[SkippedRule] = []
-    for rule_id in selected:
-        spec = registry[rule_id]
-        try:
-            overrides = _thresholds(spec, ecosystem.audit.thresholds.get(rule_id, {}))
-            found = spec.function(graph, **overrides)
-        except AnalysisError as error:
-            skipped.append(SkippedRule(rule_id=rule_id, reason=str(error)))
-            continue
-        except Exception as error:  # one broken rule must not stop the audit (STYLE: runner)
-            logger.warning("rule %s failed: %s", rule_id, error, exc_info=True)
-            skipped.append(
-                SkippedRule(
-                    rule_id=rule_id, reason=f"the rule failed: {type(error).__name__}: {error}"
+    memo = _MEMO.set({})  # rules share what they derive from the graph (see audit_memo)
+    try:
+        for rule_id in selected:
+            spec = registry[rule_id]
+            try:
+                overrides = _thresholds(spec, ecosystem.audit.thresholds.get(rule_id, {}))
+                found = spec.function(graph, **overrides)
+            except AnalysisError as error:
+                skipped.append(SkippedRule(rule_id=rule_id, reason=str(error)))
+                continue
+            except Exception as error:  # one broken rule must not stop the audit (STYLE: runner)
+                logger.warning("rule %s failed: %s", rule_id, error, exc_info=True)
+                skipped.append(
+                    SkippedRule(
+                        rule_id=rule_id, reason=f"the rule failed: {type(error).__name__}: {error}"
+                    )
                 )
-            )
-            continue
-        findings.extend(found)
+                continue
+            findings.extend(found)
+    finally:
+        _MEMO.reset(memo)
     kept, waived, expired = _waive(findings, ecosystem, as_of)
     logger.info(
         "audit: %d rules, %d findings, %d waived, %d skipped",

@@ -22,14 +22,13 @@ from collections import defaultdict
 
 import networkx as nx
 
+from edtech_map.analyses.cells import Cell, CellKey, SchoolCells, compute_school_cells
 from edtech_map.analyses.engine import label, requires_usage, rule
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.graph import nodes_of_kind, tools_at
-from edtech_map.model import Subject, parse_grade
+from edtech_map.graph import nodes_of_kind
+from edtech_map.model import parse_grade
 
 __all__ = ["inventory_overlaps", "overlaps_in_use", "school_cells"]
-
-Cell = tuple[str, str, str, str]  # school, task, subject, grade
 
 
 def _grade_order(grade: str) -> int:
@@ -41,7 +40,9 @@ def school_cells(
 ) -> dict[Cell, set[str]]:
     """Which subject-specific tools serve each school × task × subject × grade cell.
 
-    ``used`` (school -> tools) limits each school to the tools actually used there.
+    ``used`` (school -> tools) limits each school to the tools actually used there. This is
+    every cell spelled out; the rules read the compact
+    :func:`~edtech_map.analyses.cells.compute_school_cells` instead.
 
     Examples
     --------
@@ -53,33 +54,32 @@ def school_cells(
     >>> sorted(school_cells(G))
     [('es', 'practice', 'ela', '1'), ('es', 'practice', 'ela', 'K')]
     """
-    cells: dict[Cell, set[str]] = defaultdict(set)
-    for school in nodes_of_kind(G, "school"):
-        school_grades = list(G.nodes[school].get("grades", []))
-        for tool in tools_at(G, school):
-            data = G.nodes[tool]
-            if data.get("status") == "retired":
-                continue
-            if used is not None and tool not in used.get(school, set()):
-                continue
-            tool_grades = data.get("grades") or school_grades
-            grades = [g for g in school_grades if g in tool_grades]
-            for task in data.get("learning_tasks", []):
-                for subject in data.get("subjects", []):
-                    if subject == Subject.ALL.value:
-                        continue
-                    for grade in grades:
-                        cells[(school, task, subject, grade)].add(tool)
-    return cells
+    return compute_school_cells(G, used=used).expand()
 
 
 def _findings(
-    G: nx.MultiDiGraph[str], cells: dict[Cell, set[str]], rule_id: str, severity: Severity, how: str
+    G: nx.MultiDiGraph[str], cells: SchoolCells, rule_id: str, severity: Severity, how: str
 ) -> list[Finding]:
-    groups: dict[tuple[str, tuple[str, ...]], list[tuple[str, str, str]]] = defaultdict(list)
-    for (school, task, subject, grade), serving in cells.items():
-        if len(serving) >= 2:
-            groups[(school, tuple(sorted(serving)))].append((task, subject, grade))
+    in_order: dict[frozenset[str], tuple[str, ...]] = {}
+
+    def named(tools: frozenset[str]) -> tuple[str, ...]:
+        if tools not in in_order:
+            in_order[tools] = tuple(sorted(tools))
+        return in_order[tools]
+
+    shared_overlaps = {
+        grades: {key: tools for key, tools in shared.items() if len(tools) >= 2}
+        for grades, shared in cells.shared.items()
+    }
+    groups: dict[tuple[str, tuple[str, ...]], list[CellKey]] = defaultdict(list)
+    for school in cells.schools:
+        own = cells.own.get(school, {})
+        for key, serving in shared_overlaps.get(cells.grades[school], {}).items():
+            if key not in own:
+                groups[(school, named(serving))].append(key)
+        for key, serving in own.items():
+            if len(serving) >= 2:
+                groups[(school, named(serving))].append(key)
     findings = []
     for (school, tools), shared in sorted(groups.items()):
         tasks = sorted({task for task, _, _ in shared})
@@ -134,7 +134,7 @@ def inventory_overlaps(G: nx.MultiDiGraph[str]) -> list[Finding]:
     >>> inventory_overlaps(G)
     []
     """
-    return _findings(G, school_cells(G), "EM-OVL-001", Severity.WARNING, "are all listed")
+    return _findings(G, compute_school_cells(G), "EM-OVL-001", Severity.WARNING, "are all listed")
 
 
 @rule("EM-OVL-002", severity=Severity.INFO, title="Overlapping tools (in use)")
@@ -169,5 +169,9 @@ def overlaps_in_use(G: nx.MultiDiGraph[str], *, min_students: int = 5) -> list[F
             if int(roles.get("student", {}).get("active_users", 0)) >= max(1, min_students):
                 used[school].add(tool)
     return _findings(
-        G, school_cells(G, used=used), "EM-OVL-002", Severity.INFO, "are all used by students"
+        G,
+        compute_school_cells(G, used=used),
+        "EM-OVL-002",
+        Severity.INFO,
+        "are all used by students",
     )

@@ -27,7 +27,7 @@ from edtech_map.analyses.engine import (
     rule,
 )
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.graph import nodes_of_kind
+from edtech_map.graph import nodes_of_kind, schools_of
 
 __all__ = ["licence_utilisation", "lms_binder_on_a_shelf", "never_used", "renewal_low_use"]
 
@@ -64,7 +64,7 @@ def _eligible_students(G: nx.MultiDiGraph[str], tool: str) -> int | None:
 
 
 def schools_of_tool(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
-    """Schools a tool is listed at (its ``used_at`` edges), sorted.
+    """Schools a tool is listed at (its ``used_at`` edges; every school for ``schools: all``).
 
     Examples
     --------
@@ -73,7 +73,7 @@ def schools_of_tool(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
     >>> schools_of_tool(G, "app")
     ['es']
     """
-    return sorted(v for _, v, data in G.out_edges(tool, data=True) if data.get("kind") == "used_at")
+    return schools_of(G, tool)
 
 
 def _utilisation(G: nx.MultiDiGraph[str], tool: str) -> tuple[float, int, int, str] | None:

@@ -45,7 +45,7 @@ from markupsafe import Markup, escape
 
 from edtech_map.analyses.engine import count_text
 from edtech_map.analyses.findings import AuditResult, Finding, Severity
-from edtech_map.graph import nodes_of_kind, tools_at, tools_for
+from edtech_map.graph import nodes_of_kind, schools_of, tools_at, tools_for
 from edtech_map.model import Ecosystem, LearningTask, Subject
 from edtech_map.render.dot import choose_engine
 from edtech_map.render.dot import render as render_svg
@@ -395,7 +395,9 @@ def _usage(G: nx.MultiDiGraph[str], min_cell: int) -> dict[str, Any] | None:
 
 
 def tools_of_school_edges(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
-    """Schools a tool is used at (its ``used_at`` edges), sorted.
+    """Schools a tool is used at, sorted: every school for a tool used district-wide.
+
+    The same as :func:`edtech_map.graph.schools_of`.
 
     Examples
     --------
@@ -405,7 +407,7 @@ def tools_of_school_edges(G: nx.MultiDiGraph[str], tool: str) -> list[str]:
     >>> tools_of_school_edges(G, "app")
     ['s1', 's2']
     """
-    return sorted(v for _, v, d in G.out_edges(tool, data=True) if d.get("kind") == "used_at")
+    return schools_of(G, tool)
 
 
 def _licences(G: nx.MultiDiGraph[str], as_of: date, min_cell: int) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ import networkx as nx
 
 from edtech_map.analyses.findings import AuditResult
 from edtech_map.errors import EdtechMapError
-from edtech_map.graph import EDGE_KINDS
+from edtech_map.graph import EDGE_KINDS, tools_at
 
 __all__ = [
     "CATEGORY_STYLES",
@@ -145,7 +145,14 @@ EDGE_STYLES: Mapping[str, EdgeStyle] = {
     "rosters": EdgeStyle("#1f5fa8", "solid", 1.6, "odiamond", "--o", "rosters (diamond head)"),
     "sso": EdgeStyle("#2e7d32", "dotted", 1.6, "onormal", "-.->", "single sign-on (dotted)"),
     "lti_launch": EdgeStyle("#6a1b9a", "dashed", 1.6, "vee", "-.->", "LTI launch (dashed)"),
-    "used_at": EdgeStyle("#9e9e9e", "solid", 0.6, "none", "---", "used at school (thin grey)"),
+    "used_at": EdgeStyle(
+        "#9e9e9e",
+        "solid",
+        0.6,
+        "none",
+        "---",
+        "used at school; to the district: at all (thin grey)",
+    ),
     "part_of": EdgeStyle("#9e9e9e", "tapered", 0.8, "none", "---", "school of the district"),
 }
 """Per edge kind (and ``pii_flow`` for data flows carrying student PII)."""
@@ -283,6 +290,8 @@ def select(
     ----------
     school
         Keep that school and the tools used at it (district and other schools are dropped).
+        A tool used at every school (one ``used_at`` edge to the district) gets a ``used_at``
+        edge to that school here, so the drawing shows every tool the school uses.
     focus, depth
         Keep the tool ``focus`` and everything within ``depth`` edges of it, either way.
     only_flows
@@ -298,6 +307,10 @@ def select(
     >>> _ = G.add_edge("a", "b", key="f", kind="data_flow")
     >>> sorted(select(G, only_flows=True).nodes), sorted(select(G, school="s").nodes)
     (['a', 'b'], ['a', 's'])
+    >>> G.add_node("d", kind="district")
+    >>> _ = G.add_edge("b", "d", key="used_at", kind="used_at")  # b: used at every school
+    >>> sorted(select(G, school="s").edges(data="kind"))
+    [('a', 'b', 'data_flow'), ('a', 's', 'used_at'), ('b', 's', 'used_at')]
     >>> select(G, focus="nope")
     Traceback (most recent call last):
     ...
@@ -310,9 +323,12 @@ def select(
     if unknown:
         raise DiagramError(f"unknown edge kinds {sorted(unknown)}; known: {sorted(EDGE_KINDS)}")
     keep = set(G.nodes)
+    everywhere: set[str] = set()
     if school is not None:
         _check_node(G, school, "school")
-        users = {u for u, _, d in G.in_edges(school, data=True) if d.get("kind") == "used_at"}
+        listed = {u for u, _, d in G.in_edges(school, data=True) if d.get("kind") == "used_at"}
+        users = set(tools_at(G, school))
+        everywhere = users - listed
         keep = {school} | users
     if focus is not None:
         _check_node(G, focus, "tool")
@@ -331,6 +347,9 @@ def select(
     for u, v, key, data in G.edges(keys=True, data=True):
         if u in keep and v in keep and data.get("kind") in allowed:
             H.add_edge(u, v, key=key, **data)
+    if school is not None and "used_at" in allowed:
+        for tool in sorted(everywhere & keep):
+            H.add_edge(tool, school, key="used_at", kind="used_at")
     if only_flows:
         H.remove_nodes_from([n for n in list(H.nodes) if H.degree(n) == 0 and n != focus])
     return H
@@ -338,6 +357,8 @@ def select(
 
 def _school_of(G: nx.MultiDiGraph[str], node: str) -> tuple[str, str]:
     schools = sorted(v for _, v, d in G.out_edges(node, data=True) if d.get("kind") == "used_at")
+    if any(G.nodes[v].get("kind") == "district" for v in schools):
+        return "district", "District-wide"  # `schools: all`: one edge to the district
     if len(schools) == 1:
         return schools[0], str(G.nodes[schools[0]].get("label", schools[0]))
     if not schools:
@@ -349,7 +370,8 @@ def cluster_of(G: nx.MultiDiGraph[str], node: str, by: ClusterBy) -> tuple[str, 
     """The cluster ``(id, label)`` a node is drawn in, or ``None`` for no cluster.
 
     Tools used at one school go in that school's cluster, tools used at several in
-    "Several schools"; by task, a tool goes in the cluster of its first learning task.
+    "Several schools", tools used at every school (``schools: all``) or listed at none in
+    "District-wide"; by task, a tool goes in the cluster of its first learning task.
 
     Examples
     --------
@@ -382,8 +404,8 @@ def cluster_of(G: nx.MultiDiGraph[str], node: str, by: ClusterBy) -> tuple[str, 
 def summarise(G: nx.MultiDiGraph[str]) -> nx.MultiDiGraph[str]:
     """One node per tool category per school (with counts); edges summed by kind between them.
 
-    Tools used at several schools, or at none, are grouped as "Several schools" and
-    "District-wide". The summary is what a graph too large to draw whole becomes.
+    Tools used at several schools are grouped as "Several schools"; those used at every
+    school (``schools: all``), or listed at none, as "District-wide". The summary is what a graph too large to draw whole becomes.
 
     Examples
     --------
