@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -145,7 +146,8 @@ def _nested() -> defaultdict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    """Nested defaultdicts as plain dicts, keys sorted (leaf dicts are built sorted)."""
+    if isinstance(value, defaultdict):
         return {str(k): _plain(v) for k, v in sorted(value.items())}
     return value
 
@@ -248,27 +250,137 @@ def _rows(store: Store, sql: str, params: Sequence[object] = ()) -> list[dict[st
     return rows
 
 
-_EVENTS = """
+# The window's events are read once. Every name the aggregates group by (tool, school, role,
+# user, class, app identifier) is first swapped for a small integer from a dictionary of the
+# distinct values, so that the one scan and everything derived from it group on integers.
+# The scan keeps two grains in one temp table (GROUPING SETS): per tool, school, role, user,
+# day, class and app identifier (events, seconds), from which every per-person count is taken
+# with count(DISTINCT) on integers; and per tool, school, initiated_by, part of the day and
+# hour of the week (events). Both are far smaller than the events.
+_DICTIONARIES = """
+    CREATE OR REPLACE TEMP TABLE _audit_users AS
+        SELECT user_key, CAST(row_number() OVER () AS BIGINT) AS uid
+        FROM (SELECT DISTINCT user_key FROM usage_events WHERE user_key IS NOT NULL);
+    CREATE OR REPLACE TEMP TABLE _audit_tools AS
+        SELECT tool_id, CAST(row_number() OVER () - 1 AS INTEGER) AS tid
+        FROM (SELECT DISTINCT tool_id FROM usage_events WHERE tool_id IS NOT NULL);
+    CREATE OR REPLACE TEMP TABLE _audit_roles AS
+        SELECT role, CAST(row_number() OVER () - 1 AS INTEGER) AS rid
+        FROM (SELECT DISTINCT role FROM usage_events WHERE role IS NOT NULL);
+    CREATE OR REPLACE TEMP TABLE _audit_apps AS
+        SELECT app_identifier, CAST(row_number() OVER () - 1 AS INTEGER) AS aid
+        FROM (SELECT DISTINCT app_identifier FROM usage_events
+              WHERE tool_id IS NULL AND app_identifier IS NOT NULL);
+    CREATE OR REPLACE TEMP TABLE _audit_classes AS
+        SELECT class_key, CAST(row_number() OVER () - 1 AS INTEGER) AS cid,
+               regexp_extract(class_key, '[^/]+$') AS tail
+        FROM (SELECT DISTINCT class_key FROM usage_events WHERE class_key IS NOT NULL);
+    CREATE OR REPLACE TEMP TABLE _audit_schools AS
+        SELECT school, CAST(row_number() OVER (ORDER BY school) - 1 AS INTEGER) AS sid
+        FROM (SELECT DISTINCT school FROM _audit_school_map UNION SELECT 'unknown');
+    CREATE OR REPLACE TEMP TABLE _audit_school_codes AS
+        SELECT m.school_key, s.sid
+        FROM _audit_school_map AS m JOIN _audit_schools AS s ON s.school = m.school;
+    CREATE OR REPLACE TEMP TABLE _audit_class_grade AS
+        SELECT c.cid, g.grade
+        FROM _audit_classes AS c JOIN _audit_class_grades AS g ON g.class_key = c.tail;
+"""
+
+_TEMP_TABLES = (
+    "_audit_grain",
+    "_audit_class_grade",
+    "_audit_school_codes",
+    "_audit_schools",
+    "_audit_classes",
+    "_audit_apps",
+    "_audit_roles",
+    "_audit_tools",
+    "_audit_users",
+)
+
+_GRAIN = """
+    CREATE OR REPLACE TEMP TABLE _audit_grain AS
     WITH local AS (
-        SELECT e.tool_id, coalesce(m.school, 'unknown') AS school, e.role, e.user_key,
-               e.class_key, e.duration_seconds, e.initiated_by,
+        SELECT t.tid, coalesce(sc.sid, {unknown}) AS sid, r.rid, u.uid, c.cid, a.aid,
+               e.initiated_by, e.duration_seconds,
                e.event_time AT TIME ZONE '{zone}' AS local_at
         FROM usage_events AS e
-        LEFT JOIN _audit_school_map AS m ON m.school_key = e.school_key
+        LEFT JOIN _audit_tools AS t ON t.tool_id = e.tool_id
+        LEFT JOIN _audit_school_codes AS sc ON sc.school_key = e.school_key
+        LEFT JOIN _audit_roles AS r ON r.role = e.role
+        LEFT JOIN _audit_users AS u ON u.user_key = e.user_key
+        LEFT JOIN _audit_classes AS c ON c.class_key = e.class_key
+        LEFT JOIN _audit_apps AS a
+          ON a.app_identifier = e.app_identifier AND e.tool_id IS NULL
+    ), windowed AS (
+        SELECT *, date_diff('day', CAST(? AS DATE), CAST(local_at AS DATE)) AS day,
+               CASE WHEN CAST(local_at AS TIME) = TIME '00:00:00' THEN 'day_only'
+                    WHEN isodow(local_at) >= 6 THEN 'weekend'
+                    WHEN CAST(local_at AS TIME) >= TIME '{start}'
+                         AND CAST(local_at AS TIME) < TIME '{end}' THEN 'school_hours'
+                    ELSE 'evening' END AS part,
+               (isodow(local_at) - 1) * 24 + hour(local_at) AS slot
+        FROM local
+        WHERE CAST(local_at AS DATE) BETWEEN ? AND ?
     )
-    SELECT * FROM local WHERE CAST(local_at AS DATE) BETWEEN ? AND ?
+    SELECT GROUPING(uid) AS hourly, tid, sid, rid, uid, day, cid, aid, initiated_by, part, slot,
+           count(*) AS events, sum(duration_seconds) AS seconds
+    FROM windowed
+    GROUP BY GROUPING SETS ((tid, sid, rid, uid, day, cid, aid),
+                            (tid, sid, initiated_by, part, slot))
 """
+
+
+def _names(store: Store, table: str, name: str, code: str) -> dict[int | None, Any]:
+    return {
+        int(c): n for n, c in store.con.execute(f"SELECT {name}, {code} FROM {table}").fetchall()
+    }
 
 
 def _usage(
     store: Store, zone: str, window: tuple[date, date], day: tuple[str, str]
 ) -> dict[str, Any]:
-    events = _EVENTS.format(zone=zone.replace("'", "''"))
-    params = list(window)
-    measures = """count(*) AS events,
-                  count(DISTINCT user_key) AS active_users,
-                  coalesce(sum(duration_seconds), 0) / 60.0 AS minutes,
-                  count(DISTINCT (user_key, CAST(local_at AS DATE))) AS active_days"""
+    con = store.con
+    first, last = window
+    try:
+        con.execute(_DICTIONARIES)
+        found = con.execute("SELECT sid FROM _audit_schools WHERE school = 'unknown'").fetchall()
+        unknown = int(found[0][0])
+        con.execute(
+            _GRAIN.format(zone=zone.replace("'", "''"), unknown=unknown, start=day[0], end=day[1]),
+            [first, first, last],
+        )
+        return _derive(store, window, unknown)
+    finally:
+        for table in _TEMP_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _derive(store: Store, window: tuple[date, date], unknown: int) -> dict[str, Any]:
+    con = store.con
+    first, last = window
+    tools = _names(store, "_audit_tools", "tool_id", "tid")
+    schools = _names(store, "_audit_schools", "school", "sid")
+    roles: dict[int | None, Any] = {None: None}
+    roles.update(_names(store, "_audit_roles", "role", "rid"))
+    apps = _names(store, "_audit_apps", "app_identifier", "aid")
+    codes = {name: code for code, name in roles.items()}
+    student, teacher = codes.get("student", -1), codes.get("teacher", -1)
+    offset = first.isoweekday() - 1  # day 0 is this many days after its ISO week's Monday
+
+    def week(index: int) -> str:
+        year, number, _ = (first + timedelta(days=index * 7 - offset)).isocalendar()
+        return f"{year}-W{number:02d}"
+
+    weeks: dict[int, str] = {}
+    # One number per user and day. count(DISTINCT (user_key, day)) counts the days of events
+    # without a user key too: their uid is NULL, so they are user 0 here.
+    user_day = f"coalesce(uid, 0) * {(last - first).days + 1} + day"
+    measures = f"""sum(events) AS events, count(DISTINCT uid) AS active_users,
+                   coalesce(sum(seconds), 0) / 60.0 AS minutes,
+                   count(DISTINCT {user_day}) AS active_days"""
+    per_user = "WHERE hourly = 0 AND tid IS NOT NULL"
+    week_of = f"(day + {offset}) // 7"
     result: dict[str, Any] = {
         "usage": _nested(),
         "usage_by_school": _nested(),
@@ -278,173 +390,133 @@ def _usage(
         "hours": _nested(),
         "reach": _nested(),
     }
-    for row in _rows(
-        store,
-        f"{events.replace('SELECT * FROM local', f'SELECT tool_id, role, {measures} FROM local')} "
-        "AND tool_id IS NOT NULL GROUP BY ALL",
-        params,
-    ):
-        result["usage"][row["tool_id"]][row["role"]] = _measures(row)
-    for row in _rows(
-        store,
-        f"{events.replace('SELECT * FROM local', f'SELECT tool_id, school, role, {measures} FROM local')} "
-        "AND tool_id IS NOT NULL GROUP BY ALL",
-        params,
-    ):
-        result["usage_by_school"][row["tool_id"]][row["school"]][row["role"]] = _measures(row)
-    weekly = events.replace(
-        "SELECT * FROM local",
-        f"SELECT tool_id, school, role, strftime(local_at, '%G-W%V') AS week, {measures} FROM local",
-    )
-    for row in _rows(store, f"{weekly} AND tool_id IS NOT NULL GROUP BY ALL", params):
-        result["weekly"][row["tool_id"]][row["school"]][row["week"]][row["role"]] = _measures(row)
-    initiated = events.replace(
-        "SELECT * FROM local",
-        "SELECT tool_id, school, initiated_by, count(*) AS events FROM local",
-    )
-    for row in _rows(
-        store,
-        f"{initiated} AND tool_id IS NOT NULL AND initiated_by IS NOT NULL GROUP BY ALL",
-        params,
-    ):
-        result["initiated"][row["tool_id"]][row["school"]][row["initiated_by"]] = int(row["events"])
-    start, end = day
-    hours = events.replace(
-        "SELECT * FROM local",
-        f"""SELECT tool_id, school,
-                   CASE WHEN CAST(local_at AS TIME) = TIME '00:00:00' THEN 'day_only'
-                        WHEN isodow(local_at) >= 6 THEN 'weekend'
-                        WHEN CAST(local_at AS TIME) >= TIME '{start}' AND CAST(local_at AS TIME) < TIME '{end}'
-                            THEN 'school_hours'
-                        ELSE 'evening' END AS part,
-                   count(*) AS events
-            FROM local""",
-    )
-    for row in _rows(store, f"{hours} AND tool_id IS NOT NULL GROUP BY ALL", params):
-        result["hours"][row["tool_id"]][row["school"]][row["part"]] = int(row["events"])
-    how = events.replace(
-        "SELECT * FROM local",
-        "SELECT tool_id, (isodow(local_at) - 1) * 24 + hour(local_at) AS slot, count(*) AS events FROM local",
-    )
-    hour_of_week: dict[str, list[int]] = {}
-    for row in _rows(
-        store,
-        f"{how} AND tool_id IS NOT NULL AND CAST(local_at AS TIME) <> TIME '00:00:00' GROUP BY ALL",
-        params,
-    ):
-        slots = hour_of_week.setdefault(row["tool_id"], [0] * 168)
-        slots[int(row["slot"])] = int(row["events"])
-    by_grade = events.replace(
-        "SELECT * FROM local",
-        f"""SELECT tool_id, school, g.grade, strftime(local_at, '%G-W%V') AS week, {measures}
-            FROM local
-            JOIN _audit_class_grades AS g
-              ON g.class_key = regexp_extract(local.class_key, '[^/]+$')""",
-    )
-    for row in _rows(
-        store, f"{by_grade} AND tool_id IS NOT NULL AND role = 'student' GROUP BY ALL", params
-    ):
+    for t, r, *m in con.execute(
+        f"SELECT tid, rid, {measures} FROM _audit_grain {per_user} GROUP BY ALL"
+    ).fetchall():
+        result["usage"][tools[t]][roles[r]] = _measure_tuple(m)
+    for t, s, r, *m in con.execute(
+        f"SELECT tid, sid, rid, {measures} FROM _audit_grain {per_user} GROUP BY ALL"
+    ).fetchall():
+        result["usage_by_school"][tools[t]][schools[s]][roles[r]] = _measure_tuple(m)
+    for t, s, w, r, *m in con.execute(
+        f"SELECT tid, sid, {week_of} AS week, rid, {measures} FROM _audit_grain {per_user} "
+        "GROUP BY ALL"
+    ).fetchall():
+        label = weeks.get(w) or weeks.setdefault(w, week(w))
+        result["weekly"][tools[t]][schools[s]][label][roles[r]] = _measure_tuple(m)
+    for t, s, g, w, *m in con.execute(
+        f"""SELECT tid, sid, g.grade, {week_of} AS week, {measures}
+            FROM _audit_grain JOIN _audit_class_grade AS g USING (cid)
+            {per_user} AND rid = {student}
+            GROUP BY ALL"""
+    ).fetchall():
         try:
-            grade = parse_grade(row["grade"]).label
+            grade = parse_grade(g).label
         except ValueError:
             continue
-        school, week = row["school"], row["week"]
-        result["weekly_by_grade"][row["tool_id"]][school][grade][week] = _measures(row)
-    reach = events.replace(
-        "SELECT * FROM local",
-        """SELECT tool_id, school,
-                  count(DISTINCT regexp_extract(class_key, '[^/]+$')) AS classes,
-                  count(DISTINCT user_key) FILTER (WHERE role = 'teacher') AS teachers
-           FROM local""",
-    )
-    for row in _rows(store, f"{reach} AND tool_id IS NOT NULL GROUP BY ALL", params):
-        result["reach"][row["tool_id"]][row["school"]] = {
-            "classes": int(row["classes"]),
-            "teachers": int(row["teachers"]),
-        }
-    unmatched = events.replace(
-        "SELECT * FROM local",
-        """SELECT app_identifier AS identifier,
-                  count(DISTINCT user_key) FILTER (WHERE role = 'student') AS students,
-                  count(DISTINCT user_key) FILTER (WHERE role = 'teacher') AS teachers,
-                  count(DISTINCT user_key) AS users,
-                  count(*) AS events,
-                  count(DISTINCT school) FILTER (WHERE school <> 'unknown') AS schools
-           FROM local""",
-    ).replace("e.tool_id,", "e.tool_id, e.app_identifier,")
-    result["unmatched"] = [
-        {k: (int(v) if isinstance(v, int) else v) for k, v in row.items()}
-        for row in _rows(
-            store,
-            f"{unmatched} AND tool_id IS NULL AND app_identifier IS NOT NULL GROUP BY ALL "
-            "ORDER BY students DESC, users DESC, identifier",
-            params,
-        )
-    ]
-    result["hour_of_week"] = hour_of_week
-    span = _rows(
-        store,
-        events.replace(
-            "SELECT * FROM local",
-            "SELECT min(CAST(local_at AS DATE)) AS first, max(CAST(local_at AS DATE)) AS last "
-            "FROM local",
+        label = weeks.get(w) or weeks.setdefault(w, week(w))
+        result["weekly_by_grade"][tools[t]][schools[s]][grade][label] = _measure_tuple(m)
+    for t, s, classes, teachers in con.execute(
+        f"""SELECT tid, sid, count(DISTINCT c.tail) AS classes,
+                   count(DISTINCT uid) FILTER (WHERE rid = {teacher}) AS teachers
+            FROM _audit_grain LEFT JOIN _audit_classes AS c USING (cid)
+            {per_user}
+            GROUP BY ALL"""
+    ).fetchall():
+        result["reach"][tools[t]][schools[s]] = {"classes": int(classes), "teachers": int(teachers)}
+    hourly = "FROM _audit_grain WHERE hourly = 1 AND tid IS NOT NULL"
+    for t, s, by, n in con.execute(
+        f"SELECT tid, sid, initiated_by, sum(events) {hourly} AND initiated_by IS NOT NULL "
+        "GROUP BY ALL"
+    ).fetchall():
+        result["initiated"][tools[t]][schools[s]][by] = int(n)
+    for t, s, part, n in con.execute(
+        f"SELECT tid, sid, part, sum(events) {hourly} GROUP BY ALL"
+    ).fetchall():
+        result["hours"][tools[t]][schools[s]][part] = int(n)
+    hour_of_week: dict[str, list[int]] = {}
+    for t, slot, n in con.execute(
+        f"SELECT tid, slot, sum(events) {hourly} AND part <> 'day_only' GROUP BY ALL"
+    ).fetchall():
+        hour_of_week.setdefault(tools[t], [0] * 168)[int(slot)] = int(n)
+    unmatched = con.execute(
+        f"""SELECT aid, count(DISTINCT uid) FILTER (WHERE rid = {student}) AS students,
+                   count(DISTINCT uid) FILTER (WHERE rid = {teacher}) AS teachers,
+                   count(DISTINCT uid) AS users, sum(events) AS events,
+                   count(DISTINCT sid) FILTER (WHERE sid <> {unknown}) AS schools
+            FROM _audit_grain WHERE hourly = 0 AND tid IS NULL AND aid IS NOT NULL
+            GROUP BY ALL"""
+    ).fetchall()
+    result["unmatched"] = sorted(
+        (
+            {
+                "identifier": apps[a],
+                "students": int(st),
+                "teachers": int(te),
+                "users": int(us),
+                "events": int(ev),
+                "schools": int(sc),
+            }
+            for a, st, te, us, ev, sc in unmatched
         ),
-        params,
+        key=lambda row: (-row["students"], -row["users"], row["identifier"]),
     )
-    result["observed_start"] = span[0]["first"] if span else None
-    result["observed_end"] = span[0]["last"] if span else None
+    result["hour_of_week"] = dict(sorted(hour_of_week.items()))
+    span = con.execute("SELECT min(day), max(day) FROM _audit_grain WHERE hourly = 0").fetchall()
+    low, high = span[0] if span else (None, None)
+    result["observed_start"] = None if low is None else first + timedelta(days=int(low))
+    result["observed_end"] = None if high is None else first + timedelta(days=int(high))
     return {
         key: _plain(value) if isinstance(value, defaultdict) else value
         for key, value in result.items()
     }
 
 
-def _measures(row: Mapping[str, Any]) -> dict[str, Any]:
+def _measure_tuple(values: Sequence[Any]) -> dict[str, Any]:
+    events, users, minutes, days = values
     return {
-        "events": int(row["events"]),
-        "active_users": int(row["active_users"]),
-        "minutes": round(float(row["minutes"]), 1),
-        "active_days": int(row["active_days"]),
+        "active_days": int(days),
+        "active_users": int(users),
+        "events": int(events),
+        "minutes": round(float(minutes), 1),
     }
 
 
-def _cell_subjects(text: str | None, title: str | None) -> list[Subject]:
+@functools.lru_cache(maxsize=4096)
+def _cell_subjects(text: str | None, title: str | None) -> tuple[Subject, ...]:
     if text:
         found = roster_subject(text)
-        return [found] if found is not None else list(map_course(text).subjects)
-    return list(map_course(title).subjects) if title else []
+        return (found,) if found is not None else tuple(map_course(text).subjects)
+    return tuple(map_course(title).subjects) if title else ()
 
 
-def _cell_grades(text: str | None, title: str | None) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _cell_grades(text: str | None, title: str | None) -> tuple[str, ...]:
     if text:
         try:
-            return [parse_grade(text).label]
+            return (parse_grade(text).label,)
         except ValueError:
-            return []
-    return [g.label for g in map_course(title).grades] if title else []
+            return ()
+    return tuple(g.label for g in map_course(title).grades) if title else ()
 
 
-def _class_grades(store: Store) -> pa.Table:
-    """Each class's grade (its first), from the roster, or read from its title."""
+def _class_grades(store: Store) -> tuple[list[str], list[str]]:
+    """Each class's grade (its first), from the roster, or read from its title: keys, grades."""
     keys: list[str] = []
     grades: list[str] = []
-    for row in _rows(
-        store,
+    for key, title, grade in store.con.execute(
         """
         SELECT c.class_key, coalesce(c.title, co.title) AS title,
                CASE WHEN len(coalesce(c.grades, [])) > 0 THEN c.grades[1] ELSE co.grades[1] END
                    AS grade
         FROM classes AS c LEFT JOIN courses AS co ON co.course_key = c.course_key
-        """,
-    ):
-        found = _cell_grades(row["grade"], row["title"])
+        """
+    ).fetchall():
+        found = _cell_grades(grade, title)
         if found:
-            keys.append(str(row["class_key"]))
+            keys.append(str(key))
             grades.append(found[0])
-    return pa.table(
-        {"class_key": keys, "grade": grades},
-        schema=pa.schema([("class_key", pa.string()), ("grade", pa.string())]),
-    )
+    return keys, grades
 
 
 def _roster(store: Store, schools: Mapping[str, str]) -> dict[str, Any]:
@@ -569,13 +641,19 @@ def compute_aggregates(
     )
     usage: dict[str, Any] = {}
     if has_usage:
-        mapping = pa.table(
-            {"school_key": list(schools), "school": [schools[k] for k in schools]},
-            schema=pa.schema([("school_key", pa.string()), ("school", pa.string())]),
-        )
-        store.con.register("_audit_school_map", mapping)
-        store.con.register("_audit_class_grades", _class_grades(store))
+        # Lookup tables as temp tables from list parameters: building them in pyarrow would
+        # import pandas (about half a second) on the way.
         try:
+            store.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _audit_school_map AS SELECT "
+                "unnest(?::VARCHAR[]) AS school_key, unnest(?::VARCHAR[]) AS school",
+                [list(schools), list(schools.values())],
+            )
+            store.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _audit_class_grades AS SELECT "
+                "unnest(?::VARCHAR[]) AS class_key, unnest(?::VARCHAR[]) AS grade",
+                list(_class_grades(store)),
+            )
             day = ecosystem.district.school_day
             usage = _usage(
                 store,
@@ -584,8 +662,8 @@ def compute_aggregates(
                 (day.start.strftime("%H:%M:%S"), day.end.strftime("%H:%M:%S")),
             )
         finally:
-            store.con.unregister("_audit_school_map")
-            store.con.unregister("_audit_class_grades")
+            for table in ("_audit_school_map", "_audit_class_grades"):
+                store.con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     roster = _roster(store, schools) if has_roster else {}
     logger.info(
         "audit aggregates: usage %s, roster %s, window %s..%s",
