@@ -94,9 +94,13 @@ _STRIP = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_STRIP_SQL = " || ".join(f"chr({ord(c)})" for c in _STRIP)
+_STRIP_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _STRIP) + "]"
+#: ``str.strip()`` in SQL (a regular expression: ten times quicker than trim with a set).
+_STRIP_SQL = f"regexp_replace(s, '^{_STRIP_CLASS}+|{_STRIP_CLASS}+$', '', 'g')"
 #: A line the csv module and this SQL split the same way: plain or fully quoted fields.
 _REGULAR = r'^(?:"(?:[^"]|"")*"|[^",]*)(?:,(?:"(?:[^"]|"")*"|[^",]*))*$'
+#: A line with a field that starts or ends with white space (and some lines without).
+_PADDED = f'(?:^|,)"?{_STRIP_CLASS}|{_STRIP_CLASS}"?(?:,|$)'
 _FIELD = r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)'
 _names = count(1)
 
@@ -205,15 +209,17 @@ def _local_path(bundle: Bundle, member: str, staged: Staged) -> Path | None:
 def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> bool:
     """Records of lines 2.. into ``{prefix}_lines``; False when a line is not regular.
 
-    Only the fields of columns the per-row path reads are kept (``c<index>``, unstripped), with
+    Only the fields of columns the per-row path reads are kept (``c<index>``, stripped), with
     the field count ``n``: passwords and unkept names never reach a table.
     """
     lines = f"{staged.prefix}_lines"
     staged.tables.append(lines)
-    con.execute(
-        f"CREATE OR REPLACE TEMP MACRO _oneroster_strip(s) AS trim(s, {_STRIP_SQL})"
-    ).fetchall()
-    kept = "".join(f", fields[{i + 1}] AS c{i}" for i in sorted(staged.columns.values()))
+    con.execute(f"CREATE OR REPLACE TEMP MACRO _oneroster_strip(s) AS {_STRIP_SQL}").fetchall()
+    kept = "".join(
+        f", CASE WHEN padded THEN _oneroster_strip(fields[{i + 1}]) ELSE fields[{i + 1}] END "
+        f"AS c{i}"
+        for i in sorted(staged.columns.values())
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {lines} AS
@@ -233,7 +239,8 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> b
                             regexp_extract_all(t, {_q(_FIELD)}, 1),
                             lambda f: CASE WHEN starts_with(f, '"')
                                  THEN replace(substr(f, 2, length(f) - 2), '""', '"') ELSE f END)
-                        ELSE string_split(t, ',') END AS fields
+                        ELSE string_split(t, ',') END AS fields,
+                   regexp_matches(t, {_q(_PADDED)}) AS padded
             FROM bare
         )
         SELECT line::BIGINT AS line, odd, len(fields) AS n{kept}
@@ -302,7 +309,7 @@ def _value(staged: Staged, column: str) -> str:
     index = staged.columns.get(column)
     if index is None:
         return "''"
-    return f"coalesce(_oneroster_strip(c{index}), '')"
+    return f"coalesce(c{index}, '')"
 
 
 def _checked_values(con: duckdb.DuckDBPyConnection, staged: Staged) -> list[tuple[str, str]]:
@@ -414,7 +421,7 @@ def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -
                edtech_user_key({_q(f"{ctx.source}:enrollment")}, {sid}) AS enrollment_key,
                {m["status"]}.value AS status,
                {m["dateLastModified"]}.value AS date_last_modified,
-               edtech_user_key('district', {user}) AS user_key,
+               keyed.user_key,
                {klass} AS class_key,
                nullif({_value(staged, "schoolSourcedId")}, '') AS school_key,
                {m["role"]}.value AS role,
@@ -422,7 +429,12 @@ def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -
                {m["beginDate"]}.value AS begin_date,
                {m["endDate"]}.value AS end_date,
                NULL::JSON AS extensions
-        FROM {staged.prefix}_lines {joins}
+        FROM {staged.prefix}_lines
+        LEFT JOIN (
+            SELECT id, edtech_user_key('district', id) AS user_key
+            FROM (SELECT DISTINCT {user} AS id FROM {staged.prefix}_lines)
+        ) AS keyed ON keyed.id = {user}
+        {joins}
     """
 
 
@@ -543,14 +555,18 @@ def load(tx: Transaction, staged: Staged, ctx: SyncContext) -> str | None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS {_rows_sql(staged, ctx, checks)}")
     read = con.execute(f"SELECT count(*) FROM {staged.prefix}_lines").fetchall()[0][0]
     rejections = _python_rows(con, staged, ctx, rows)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ranked} AS SELECT *, "
-        f"row_number() OVER (PARTITION BY {key} ORDER BY line) AS rank, "
-        f"min(line) OVER (PARTITION BY {key}) AS first FROM {rows}"
-    ).fetchall()
-    repeats = con.execute(
-        f"SELECT line, first FROM {ranked} WHERE rank > 1 ORDER BY line"
-    ).fetchall()
+    repeats: list[tuple[int, int]] = []
+    kept = f"{rows} WHERE true"
+    if con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {rows}").fetchall()[0][0]:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {ranked} AS SELECT *, "
+            f"row_number() OVER (PARTITION BY {key} ORDER BY line) AS rank, "
+            f"min(line) OVER (PARTITION BY {key}) AS first FROM {rows}"
+        ).fetchall()
+        repeats = con.execute(
+            f"SELECT line, first FROM {ranked} WHERE rank > 1 ORDER BY line"
+        ).fetchall()
+        kept = f"{ranked} WHERE rank = 1"
     rejections += [
         (
             line,
@@ -569,23 +585,18 @@ def load(tx: Transaction, staged: Staged, ctx: SyncContext) -> str | None:
     stream_report.loaded += read - len(rejections)
     ctx.tick(staged.stream, stream_report.read)
     columns = ", ".join(table.columns)
-    upserts = con.sql(
-        f"SELECT {columns} FROM {ranked} WHERE rank = 1 AND NOT tomb ORDER BY line"
-    ).to_arrow_table()
+    upserts = con.sql(f"SELECT {columns} FROM {kept} AND NOT tomb").to_arrow_table()
     tx.upsert(table, upserts, run_id=ctx.run_id)
     if staged.stream == "users" and ctx.keep_identities:
         identities = con.sql(
-            f"SELECT {', '.join(IDENTITIES.columns)} FROM {ranked} "
-            f"WHERE rank = 1 AND NOT tomb ORDER BY line"
+            f"SELECT {', '.join(IDENTITIES.columns)} FROM {kept} AND NOT tomb"
         ).to_arrow_table()
         tx.upsert(IDENTITIES, identities, run_id=ctx.run_id)
-    tombstones = con.sql(
-        f"SELECT source, {key} FROM {ranked} WHERE rank = 1 AND tomb"
-    ).to_arrow_table()
+    tombstones = con.sql(f"SELECT source, {key} FROM {kept} AND tomb").to_arrow_table()
     stream_report.deletions += tombstones.num_rows
     stream_report.deleted += tx.delete_keys(table, tombstones)
     newest = con.execute(
-        f"SELECT epoch_us(max(date_last_modified)) FROM {ranked} WHERE rank = 1 AND NOT tomb"
+        f"SELECT epoch_us(max(date_last_modified)) FROM {kept} AND NOT tomb"
     ).fetchall()[0][0]
     if newest is None:
         return None
