@@ -11,7 +11,7 @@ namespace at once; it never reaches the store, a log or an error message.
 
 Examples
 --------
->>> from edtech_map.privacy import KeyMaker
+>>> from edtech_map.privacy import DISTRICT, SQL_USER_KEY, KeyMaker
 >>> keys = KeyMaker(b"0" * 32)
 >>> event = transform_event({
 ...     "id": "urn:uuid:a438f8ac-1da3-4d48-8c86-94a1b387e0f6", "type": "SessionEvent",
@@ -27,6 +27,7 @@ AppIdentifier(kind=<IdentifierKind.CALIPER_APP: 'caliper_app_id'>, value='https:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -35,16 +36,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import Field, field_validator
 
 from connectors.usage_events import (
+    _TOO_DEEP,
+    STAGE_COLUMNS,
     AppIdentifier,
     EntityRecord,
     IdentifierKind,
     InitiatedBy,
+    JsonDocument,
+    Outcome,
     Parsed,
     Rejection,
     UsageEvent,
+    _decoder,
+    _is_json_lines,
     content_hash,
     iri_tail,
     parse_iso_duration,
@@ -53,7 +62,7 @@ from connectors.usage_events import (
     role_from_label,
 )
 from edtech_map.model import Role, StrictModel
-from edtech_map.privacy import KeyMaker
+from edtech_map.privacy import DISTRICT, SQL_USER_KEY, KeyMaker
 
 __all__ = [
     "ENTITY_TYPES",
@@ -63,6 +72,7 @@ __all__ = [
     "is_envelope",
     "is_event",
     "read_caliper",
+    "stage_caliper",
     "transform_event",
 ]
 
@@ -537,15 +547,651 @@ def read_caliper(path: Path, keys: KeyMaker, *, config: Config | None = None) ->
     """
     config = config or Config()
     for document in read_json_documents(path):
-        if document.error is not None:
-            yield Rejection(document.line, "(record)", document.error)
+        yield from _document_outcomes(document, keys, config)
+
+
+def _document_outcomes(document: JsonDocument, keys: KeyMaker, config: Config) -> Iterator[Parsed]:
+    """The outcomes of one JSON document (a line of a JSON Lines file, or one value)."""
+    if document.error is not None:
+        yield Rejection(document.line, "(record)", document.error)
+        return
+    value = document.value
+    if is_envelope(value):
+        for index, item in enumerate(value["data"]):
+            yield _classify(item, keys, document.line, f"data[{index}].", config)
+    elif isinstance(value, list):  # an array of events on one line
+        for index, item in enumerate(value):
+            yield _classify(item, keys, document.line, f"[{index}].", config)
+    else:
+        yield _classify(value, keys, document.line, "", config)
+
+
+# --- The bulk reader: a whole JSON Lines file in DuckDB SQL -----------------------------------
+#
+# `stage_caliper` gives every record the outcome `read_caliper` gives it. SQL reads the
+# records whose shape it reproduces exactly; a line holding any record outside that shape
+# (invalid JSON, duplicate keys, an event without an id, an unusual time, duration or role,
+# LTI launch parameters, extension hints, ...) is read by the Python code above, line by line,
+# so the two readers can only disagree where the SQL below has a bug.
+
+_MACRO = "edtech_caliper_"
+_JSON_SPACE = "chr(32) || chr(9) || chr(10) || chr(13)"
+_PY_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+_SAFE_REPR = r"^[ !#-&(-\[\]-~]*$"  # printable ASCII without ' or \: repr() only quotes it
+_TIME = (
+    r"^([0-9]{4})-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]{1,6})?(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+_WHOLE_DURATION = (
+    r"^P(?:([0-9]{1,9})W)?(?:([0-9]{1,9})D)?"
+    r"(?:T(?:([0-9]{1,9})H)?(?:([0-9]{1,9})M)?(?:([0-9]{1,9})S)?)?$"
+)
+_STRICT_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_HTTP_ORIGIN = r"^(?i:(https?))://([A-Za-z0-9._-]+)(?::[0-9]*)?(?:[/?#]|$)"
+_NODE_DEPTH = 3  # subOrganizationOf levels read in SQL; a deeper chain is read in Python
+_WANTED_ROLE = ("userrole", "role", "roles")
+_WANTED = (*_WANTED_ROLE, "initiatedby", "launchtype", "ispartof")
+_REASONS = {
+    "type": "missing; every Caliper event names its type (e.g. ViewEvent)",
+    "actor": "missing; every event needs an actor (a Person id)",
+    "action": "missing; every event needs an action (e.g. Viewed)",
+    "eventTime": "missing; every event needs an eventTime",
+    "id": "must be a non-empty string (urn:uuid:...)",
+    "record": "not a Caliper event or entity (no type, action or eventTime)",
+}
+_ROLE_RANK_SQL = ("teacher", "aide", "administrator", "student")
+
+
+def _q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_map(mapping: Mapping[str, str]) -> str:
+    items = sorted(mapping.items())
+    return f"MAP([{', '.join(_q(k) for k, _ in items)}], [{', '.join(_q(v) for _, v in items)}])"
+
+
+def _sql_list(values: Iterator[str] | tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(_q(value) for value in values) + "]"
+
+
+def _macros() -> dict[str, str]:
+    """The temporary SQL macros the bulk reader uses, by name (without the prefix)."""
+    from connectors import usage_events
+
+    space = " || ".join(f"chr({ord(c)})" for c in _PY_SPACE)
+    m = _MACRO
+    return {
+        # Python's str.strip(): Unicode white space at both ends
+        "strip(s)": (  # most ids need no trimming: skip the slow multi-character trim
+            "CASE WHEN ord(s[1]) BETWEEN 33 AND 126 AND ord(s[-1]) BETWEEN 33 AND 126 THEN s "
+            f"ELSE trim(s, {space}) END"
+        ),
+        "ascii(s)": "strlen(s) = length(s)",
+        "tail(s)": (
+            "CASE WHEN NOT contains(s, '://') AND NOT starts_with(s, 'urn:') THEN s "
+            "ELSE regexp_extract(rtrim(s, '/#'), '[^#/]*$') END"
+        ),
+        "canonical(s)": f"{_sql_map(_CANONICAL)}[lower(s)]",
+        "kind(s)": f"coalesce({m}canonical(s), s)",
+        "safe(s)": f"regexp_matches(s, {_q(_SAFE_REPR)})",
+        "key(k)": "replace(lower(regexp_extract(k, '[^#/]*$')), '_', '')",
+        "role_text(t)": (
+            "CASE WHEN contains(t, '/membership#') OR contains(t, '/person#') "
+            "THEN regexp_extract(t, '[^#]*$') "
+            f"WHEN contains(t, '://') THEN {m}tail(t) ELSE t END"
+        ),
+        "role_word(p)": "regexp_replace(lower(p), '[^a-z]', '', 'g')",
+        "role_of(t)": (
+            f"CASE WHEN t = '' THEN 'unknown' "
+            f"WHEN {m}role_word(CASE WHEN contains(t, '#') "
+            "THEN substr(t, strpos(t, '#') + 1) ELSE '' END) = 'teachingassistant' "
+            "THEN 'aide' "
+            f"ELSE coalesce({_sql_map({k: v.value for k, v in usage_events._ROLE_WORDS.items()})}"
+            f"[{m}role_word(split_part(t, '#', 1))], 'unknown') END"
+        ),
+        "role(s)": f"{m}role_of({m}role_text({m}strip(s)))",
+        "role_pick(roles)": (
+            "CASE "
+            + " ".join(f"WHEN list_contains(roles, {_q(r)}) THEN {_q(r)}" for r in _ROLE_RANK_SQL)
+            + " ELSE coalesce(list_min(list_filter(CAST(roles AS VARCHAR[]), lambda r: r <> 'unknown')), 'unknown') END"
+        ),
+    }
+
+
+def _install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    for signature, body in _macros().items():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {_MACRO}{signature} AS {body}")
+
+
+class _Shape:
+    """The JSON paths read from each record, and SQL over the lists of their types and values.
+
+    ``jt[i]`` is the JSON type at path ``i`` (NULL when missing, ``'NULL'`` for a JSON null),
+    ``js[i]`` its text (a string's value), ``jk[i]`` the keys of an object.
+    """
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.strings: list[str] = []
+        self.objects: list[str] = []
+
+    @staticmethod
+    def _path(dotted: str) -> str:
+        parts = [part for part in dotted.split(".") if part]
+        return "$" + "".join(f'."{part}"' if part.startswith("@") else f".{part}" for part in parts)
+
+    def _at(self, dotted: str) -> int:
+        path = self._path(dotted)
+        if path not in self.paths:
+            self.paths.append(path)
+        return self.paths.index(path) + 1
+
+    def _string_at(self, dotted: str) -> int:
+        path = self._path(dotted)
+        if path not in self.strings:
+            self.strings.append(path)
+        return self.strings.index(path) + 1
+
+    def keys(self, dotted: str) -> str:
+        """The keys of the object at a path ([] when it is not an object, NULL when missing)."""
+        path = self._path(dotted)
+        if path not in self.objects:
+            self.objects.append(path)
+        return f"jk[{self.objects.index(path) + 1}]"
+
+    def type(self, dotted: str) -> str:
+        return f"jt[{self._at(dotted)}]"
+
+    def text(self, dotted: str) -> str:
+        """The string at a path; NULL when it is missing or not a string."""
+        return (
+            f"CASE WHEN jt[{self._at(dotted)}] = 'VARCHAR' THEN js[{self._string_at(dotted)}] END"
+        )
+
+    def present(self, dotted: str) -> str:
+        """Python's ``node.get(name) is not None``."""
+        return f"coalesce({self.type(dotted)} <> 'NULL', false)"
+
+    def get(self, dotted: str, name: str) -> tuple[str, str]:
+        """(JSON type, string) of ``_get(node, name)``: ``name`` when present, else ``@name``."""
+        prefix = f"{dotted}." if dotted else ""
+        plain, at = prefix + name, f"{prefix}@{name}"
+        kind = f"CASE WHEN {self.type(plain)} IS NOT NULL THEN {self.type(plain)} ELSE {self.type(at)} END"
+        text = f"CASE WHEN {self.type(plain)} IS NOT NULL THEN {self.text(plain)} ELSE {self.text(at)} END"
+        return kind, text
+
+    def node_id(self, dotted: str) -> str:
+        """``_node_id``: a bare IRI string, or an object's ``id``/``@id`` string, stripped."""
+        _, inner = self.get(dotted, "id")
+        value = (
+            f"CASE WHEN {self.type(dotted)} = 'VARCHAR' THEN {self.text(dotted)} "
+            f"WHEN {self.type(dotted)} = 'OBJECT' THEN {inner} END"
+        )
+        return f"nullif({_MACRO}strip({value}), '')"
+
+    def type_tail(self, dotted: str) -> str:
+        """The IRI tail of an object node's non-empty type string; NULL when it has none."""
+        _, text = self.get(dotted, "type")
+        return f"{_MACRO}tail(nullif(CASE WHEN {self.type(dotted)} = 'OBJECT' THEN {text} END, ''))"
+
+    def raw(self, dotted: str) -> str:
+        """The JSON text at a path (a string's value), whatever its type."""
+        return f"js[{self._string_at(dotted)}]"
+
+    def sql(self) -> tuple[str, str, str]:
+        """The path lists for ``json_type``, ``json_extract_string`` and ``json_keys``."""
+        return tuple(  # type: ignore[return-value]
+            "[" + ", ".join(_q(p) for p in paths) + "]"
+            for paths in (self.paths, self.strings, self.objects)
+        )
+
+
+def _record_sql() -> tuple[str, str, str, str]:
+    """(columns read from ``jt``/``js``/``jk``, and the path lists that fill those three)."""
+    r = _Shape()
+    m = _MACRO
+    cols: dict[str, str] = {}
+    cols["is_object"] = f"{r.type('')} = 'OBJECT'"
+    cols["is_event"] = f"({r.type('action')} IS NOT NULL OR {r.type('eventTime')} IS NOT NULL)"
+    cols["type_text"] = r.get("", "type")[1]
+    cols["type_tail"] = r.type_tail("")
+    cols["actor_id"] = r.node_id("actor")
+    cols["action_text"] = f"{m}strip({r.text('action')})"
+    cols["time_type"] = r.type("eventTime")
+    cols["time_text"] = f"{m}strip({r.text('eventTime')})"
+    cols["id_type"], cols["id_text"] = r.get("", "id")
+    cols["ed_app"] = r.node_id("edApp")
+    cols["object_id"] = r.node_id("object")
+    cols["object_tail"] = r.type_tail("object")
+    cols["membership_type"] = r.type("membership")
+    cols["roles_type"] = r.type("membership.roles")
+    cols["roles_json"] = r.raw("membership.roles")
+    cols["session_type"] = r.type("session")
+    cols["session_duration_type"] = r.type("session.duration")
+    cols["session_duration"] = r.text("session.duration")
+    cols["duration"] = r.text("duration")
+    cols["federated_type"] = r.type("federatedSession")
+    cols["extension_keys"] = r.keys("extensions")
+    cols["object_extension_keys"] = r.keys("object.extensions")
+    nodes: list[tuple[str, bool]] = []
+    for candidate in ("group", "membership.organization", "object.isPartOf"):
+        path = candidate
+        for depth in range(_NODE_DEPTH):
+            name = f"n{len(nodes)}"
+            cols[f"{name}_id"] = r.node_id(path)
+            cols[f"{name}_tail"] = r.type_tail(path)
+            r.keys(path)
+            nodes.append((name, candidate == "group"))
+            path += ".subOrganizationOf"
+            if depth == _NODE_DEPTH - 1:
+                cols[f"{name}_deeper"] = r.present(path)
+    for dotted in ("", "actor", "edApp", "object", "membership", "session"):
+        r.keys(dotted)
+    cols["duplicates"] = (
+        "coalesce(list_bool_or(list_transform(jk, lambda k: "
+        "coalesce(len(k) <> len(list_distinct(k)), false))), false)"
+    )
+    return (", ".join(f"{expr} AS {name}" for name, expr in cols.items()), *r.sql())
+
+
+def _node_names() -> list[tuple[str, bool]]:
+    return [(f"n{i}", i < _NODE_DEPTH) for i in range(3 * _NODE_DEPTH)]
+
+
+def _fast_sql(source: str) -> str:
+    """SQL: every record of ``source`` with its outcome and, for ``event`` rows, its fields;
+    ``status`` is ``py`` for a record only the Python reader can read exactly."""
+    m = _MACRO
+    columns, types, strings, objects = _record_sql()
+    nodes = _node_names()
+    kinds = ", ".join(f"{m}kind({n}_tail) AS {n}_kind" for n, _ in nodes)
+    school = ", ".join(f"CASE WHEN {n}_kind = 'Organization' THEN {n}_id END" for n, _ in nodes)
+    classes = _sql_list(sorted(_CLASS_TYPES))
+    klass = ", ".join(
+        f"CASE WHEN list_contains({classes}, {n}_kind) THEN {n}_id"
+        + (f" WHEN {n}_kind IS NULL THEN {n}_id" if first else "")
+        + " END"
+        for n, first in nodes
+    )
+    tails = " AND ".join(f"coalesce({m}ascii({n}_tail), true)" for n, _ in nodes)
+    deeper = " OR ".join(f"{n}_deeper" for n, _ in nodes if f"{n}_deeper" in columns)
+    space = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+    wanted = _sql_list(_WANTED)
+    people = _sql_list(sorted(_PEOPLE))
+    return f"""
+    WITH parsed AS (
+        SELECT line, idx, prefix, {columns} FROM (
+            SELECT line, idx, prefix, json_type(rec, {types}) AS jt,
+                   json_extract_string(rec, {strings}) AS js, json_keys(rec, {objects}) AS jk
+            FROM {source})
+    ), named AS (
+        SELECT *, {m}canonical(type_tail) AS event_type, {m}kind(type_tail) AS record_kind,
+               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind, {kinds},
+               CASE WHEN roles_type = 'ARRAY'
+                    THEN json_extract_string(roles_json, '$[*]') END AS role_items,
+               CASE WHEN roles_type = 'ARRAY'
+                    THEN json_type(roles_json, '$[*]') END AS role_types
+        FROM parsed
+    ), derived AS (
+        SELECT *,
+            {m}strip(CASE WHEN action IN ('LoggedOut', 'TimedOut') AND session_type = 'OBJECT'
+                      AND coalesce(session_duration_type <> 'NULL', false)
+                      THEN session_duration ELSE duration END) AS duration_text,
+            CASE WHEN membership_type IS DISTINCT FROM 'OBJECT'
+                   OR roles_type IS NULL OR roles_type = 'NULL'
+                   OR (roles_type = 'VARCHAR' AND roles_json = '')
+                   OR (roles_type = 'ARRAY' AND len(role_items) = 0) THEN 'hint'
+                 WHEN roles_type = 'VARCHAR' AND {m}ascii(roles_json) THEN 'one'
+                 WHEN roles_type = 'ARRAY'
+                      AND list_bool_and(list_transform(role_types, lambda x: x = 'VARCHAR'))
+                      AND list_bool_and(list_transform(role_items, lambda x: {m}ascii(x))) THEN 'list'
+                 ELSE 'py' END AS roles_kind,
+            coalesce(list_has_any(list_transform(extension_keys, lambda k: {m}key(k)), {wanted}), false)
+            OR coalesce(list_has_any(list_transform(object_extension_keys, lambda k: {m}key(k)),
+                                     {wanted}), false) AS hinted,
+            CASE WHEN regexp_matches(object_id, {_q(_HTTP_ORIGIN)})
+                 THEN lower(regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, 1)) || '://'
+                      || lower(regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, 2)) END AS origin,
+            coalesce({school}) AS school_id,
+            coalesce({klass}) AS class_id
+        FROM named
+    ), timed AS (
+        SELECT *,
+            CASE WHEN regexp_matches(duration_text, {_q(_WHOLE_DURATION)})
+                      AND duration_text NOT IN ('P', 'PT') AND NOT suffix(duration_text, 'T')
+                 THEN 0.0
+                      + coalesce(CAST(nullif(regexp_extract(duration_text, {_q(_WHOLE_DURATION)}, 1), '') AS DOUBLE) * 604800.0, 0.0)
+                      + coalesce(CAST(nullif(regexp_extract(duration_text, {_q(_WHOLE_DURATION)}, 2), '') AS DOUBLE) * 86400.0, 0.0)
+                      + coalesce(CAST(nullif(regexp_extract(duration_text, {_q(_WHOLE_DURATION)}, 3), '') AS DOUBLE) * 3600.0, 0.0)
+                      + coalesce(CAST(nullif(regexp_extract(duration_text, {_q(_WHOLE_DURATION)}, 4), '') AS DOUBLE) * 60.0, 0.0)
+                      + coalesce(CAST(nullif(regexp_extract(duration_text, {_q(_WHOLE_DURATION)}, 5), '') AS DOUBLE) * 1.0, 0.0)
+                 END AS seconds,
+            regexp_matches(time_text, {_q(_TIME)})
+                AND try_cast(left(time_text, 4) AS INTEGER) BETWEEN 1000 AND 8999
+                AND try_cast(left(time_text, 10) AS DATE) IS NOT NULL AS time_ok
+        FROM derived
+    )
+    SELECT *,
+        CASE
+            WHEN NOT is_object OR duplicates THEN 'py'
+            WHEN NOT is_event THEN CASE WHEN type_tail IS NULL THEN 'rej:record'
+                                        WHEN {m}ascii(type_tail) THEN 'entity' ELSE 'py' END
+            WHEN type_text IS NULL OR type_text = '' THEN 'rej:type'
+            WHEN NOT {m}ascii(type_tail) THEN 'py'
+            WHEN event_type IS NULL OR NOT list_contains({_sql_list(sorted(EVENT_TYPES))}, event_type)
+                THEN CASE WHEN {m}safe(left(type_tail, 80)) THEN 'rej:type_unknown' ELSE 'py' END
+            WHEN actor_id IS NULL THEN 'rej:actor'
+            WHEN action_text IS NULL OR action_text = '' THEN 'rej:action'
+            WHEN time_type IS NULL THEN 'rej:eventTime'
+            WHEN NOT coalesce(time_ok, false) THEN 'py'
+            WHEN id_type IS NULL OR id_type = 'NULL' THEN 'py'
+            WHEN id_type <> 'VARCHAR' OR {m}strip(id_text) = '' THEN 'rej:id'
+            WHEN NOT {m}ascii(id_text) THEN 'py'
+            WHEN regexp_matches(id_text, {_q(space)}) OR length(id_text) > 512
+                THEN CASE WHEN {m}safe(left(id_text, 80)) THEN 'rej:id_iri' ELSE 'py' END
+            WHEN lower(left(id_text, 9)) = 'urn:uuid:'
+                 AND NOT regexp_matches(substr(id_text, 10), {_q(_STRICT_UUID)}) THEN 'py'
+            WHEN duration_text IS NOT NULL AND seconds IS NULL THEN 'py'
+            WHEN federated_type = 'OBJECT' OR hinted OR roles_kind = 'py' THEN 'py'
+            WHEN {deeper} THEN 'py'
+            WHEN NOT ({tails} AND coalesce({m}ascii(object_tail), true)) THEN 'py'
+            WHEN object_id IS NOT NULL AND origin IS NULL
+                 AND (regexp_matches(object_id, '[\\x00-\\x20]')
+                      OR regexp_matches(lower(object_id), '^https?:')) THEN 'py'
+            WHEN object_id IS NOT NULL AND regexp_matches(object_id, '[\\x00-\\x20]') THEN 'py'
+            ELSE 'event'
+        END AS status,
+        CASE roles_kind WHEN 'one' THEN {m}role(roles_json)
+             WHEN 'list' THEN {m}role_pick(list_transform(role_items, lambda x: {m}role(x)))
+             ELSE 'unknown' END AS role,
+        list_filter([
+            CASE WHEN ed_app IS NOT NULL THEN {{'kind': 'caliper_app_id', 'value': ed_app}} END,
+            CASE WHEN object_kind = 'SoftwareApplication' AND object_id IS NOT NULL
+                      AND object_id IS DISTINCT FROM ed_app
+                 THEN {{'kind': 'caliper_app_id', 'value': object_id}} END,
+            CASE WHEN ed_app IS NOT NULL THEN {{'kind': 'url', 'value': ed_app}} END,
+            CASE WHEN origin IS NOT NULL AND NOT coalesce(list_contains({people}, object_kind), false)
+                      AND origin IS DISTINCT FROM ed_app
+                 THEN {{'kind': 'url', 'value': origin}} END
+        ], lambda a: a IS NOT NULL) AS apps,
+        CASE WHEN object_kind = 'AssignableDigitalResource' THEN 'assigned' END AS initiated_by
+    FROM timed
+    """
+
+
+class _SqlKeys(KeyMaker):
+    """A :class:`KeyMaker` whose keys come from the connection's ``edtech_user_key`` macro.
+
+    The Python reader uses it for the lines it reads in :func:`stage_caliper`, so that
+    those keys (and the content-hash ids made from them) are the ones SQL makes.
+    """
+
+    __slots__ = ("_cache", "_con")
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:  # no secret: SQL holds it
+        self._con = con
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def user(self, source_id: str, *, namespace: str = DISTRICT) -> str:
+        """The key ``edtech_user_key(namespace, source_id)`` makes."""
+        if (namespace, source_id) not in self._cache:
+            rows = self._con.execute(
+                f"SELECT {SQL_USER_KEY}(?, ?)", [namespace, source_id]
+            ).fetchall()
+            self._cache[namespace, source_id] = str(rows[0][0])
+        return self._cache[namespace, source_id]
+
+
+_ROW_SCHEMA = pa.schema(
+    [
+        ("line", pa.int64()),
+        ("idx", pa.int64()),
+        ("outcome", pa.string()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("event_id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("user_key", pa.string()),
+        ("role", pa.string()),
+        ("school_key", pa.string()),
+        ("class_key", pa.string()),
+        ("action", pa.string()),
+        ("event_type", pa.string()),
+        ("duration_seconds", pa.float64()),
+        ("initiated_by", pa.string()),
+        ("apps", pa.list_(pa.struct([("kind", pa.string()), ("value", pa.string())]))),
+    ]
+)
+
+
+def _row(parsed: Parsed, index: int) -> dict[str, Any]:
+    """One outcome as a staged row (``idx`` orders the records of one line)."""
+    row: dict[str, Any] = {"line": parsed.line, "idx": index}
+    if isinstance(parsed, UsageEvent):
+        row.update(
+            outcome=Outcome.EVENT.value,
+            event_id=parsed.event_id,
+            event_time=parsed.event_time,
+            user_key=parsed.user_key,
+            role=parsed.role.value,
+            school_key=parsed.school_id,
+            class_key=parsed.class_id,
+            action=parsed.action,
+            event_type=parsed.event_type,
+            duration_seconds=parsed.duration_seconds,
+            initiated_by=parsed.initiated_by.value if parsed.initiated_by else None,
+            apps=[{"kind": app.kind.value, "value": app.value} for app in parsed.apps],
+        )
+    elif isinstance(parsed, Rejection):
+        row.update(outcome=Outcome.REJECTED.value, field=parsed.field, reason=parsed.reason)
+    elif isinstance(parsed, EntityRecord):
+        row.update(outcome=Outcome.ENTITY.value, event_type=parsed.type)
+    else:
+        row.update(outcome=Outcome.SKIP.value, reason=parsed.reason)
+    return row
+
+
+def _read_lines_in_python(
+    lines: list[tuple[int, str, bool]], keys: KeyMaker, config: Config
+) -> pa.Table:
+    """What ``read_caliper`` yields for these lines (number, text, ends with a newline)."""
+    duplicates: list[str] = []
+    decoder = _decoder(duplicates)
+    rows: list[dict[str, Any]] = []
+    for number, line_text, newline in lines:
+        text = line_text + ("\n" if newline else "")
+        if not text.strip():
             continue
-        value = document.value
-        if is_envelope(value):
-            for index, item in enumerate(value["data"]):
-                yield _classify(item, keys, document.line, f"data[{index}].", config)
-        elif isinstance(value, list):  # an array of events on one line
-            for index, item in enumerate(value):
-                yield _classify(item, keys, document.line, f"[{index}].", config)
-        else:
-            yield _classify(value, keys, document.line, "", config)
+        try:
+            document = JsonDocument(number, decoder.decode(text))
+        except json.JSONDecodeError as error:
+            document = JsonDocument(
+                number, error=f"not valid JSON ({error.msg}, column {error.colno})"
+            )
+        except RecursionError:
+            document = JsonDocument(number, error=_TOO_DEEP)
+        duplicates.clear()
+        outcomes = _document_outcomes(document, keys, config)
+        rows += (_row(parsed, index) for index, parsed in enumerate(outcomes))
+    return pa.Table.from_pylist(rows, schema=_ROW_SCHEMA)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def stage_caliper(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, *, config: Config
+) -> bool:
+    """Read a whole Caliper JSON Lines file with DuckDB into the TEMP table ``table``.
+
+    The table has the columns :data:`~connectors.usage_events.STAGE_COLUMNS`, one row per
+    record in file order, with the outcome :func:`read_caliper` gives that record. Lines
+    SQL cannot read exactly (see ``docs/connectors/caliper.md``) are read by the Python
+    reader within the same call. ``con`` needs the ``edtech_user_key`` macro
+    (:meth:`~edtech_map.privacy.KeyMaker.install_sql`; every store connection has it).
+
+    Returns False, creating nothing, for a file that is not JSON Lines (one document, an
+    array, a pretty-printed envelope), is not UTF-8, or breaks lines with a bare carriage
+    return: read those with :func:`read_caliper`.
+
+    Examples
+    --------
+    >>> import duckdb, json, tempfile
+    >>> from edtech_map.privacy import KeyMaker
+    >>> con = duckdb.connect()
+    >>> KeyMaker(b"0" * 32).install_sql(con)
+    >>> path = Path(tempfile.mkdtemp()) / "events.jsonl"
+    >>> event = {"id": "urn:uuid:a438f8ac-1da3-4d48-8c86-94a1b387e0f6", "type": "ViewEvent",
+    ...          "actor": "https://example.edu/users/1", "action": "Viewed",
+    ...          "object": "https://example.edu/p/1", "eventTime": "2020-01-01T10:00:00Z"}
+    >>> _ = path.write_text(json.dumps(event) + "\\n{oops\\n" + '{"type": "Person"}\\n')
+    >>> stage_caliper(con, path, "staged", config=Config())
+    True
+    >>> con.execute("SELECT line, outcome, field, event_type FROM staged").fetchall()
+    [(1, 'event', None, 'ViewEvent'), (2, 'rejected', '(record)', None), (3, 'entity', None, 'Person')]
+    >>> _ = path.write_text(json.dumps([event], indent=2))
+    >>> stage_caliper(con, path.rename(path.with_suffix(".json")), "other", config=Config())
+    False
+    """
+    if not _is_json_lines(path):
+        return False
+    t = _ident(f"_{table}_caliper")[:-1]
+    helpers = [f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"']
+    _install_macros(con)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {helpers[0]} AS "
+            "SELECT n AS line, n < count(*) OVER () AS newline, "
+            "CASE WHEN n = 1 AND starts_with(s, chr(65279)) THEN substr(s, 2) ELSE s END AS text "
+            "FROM (SELECT n, CASE WHEN suffix(s, chr(13)) THEN s[:-2] ELSE s END AS s FROM ("
+            "SELECT generate_subscripts(l, 1) AS n, unnest(l) AS s FROM ("
+            f"SELECT string_split(content, chr(10)) AS l FROM read_text({_q(str(path))}))))"
+        )
+    except duckdb.Error:  # not UTF-8 (the Python reader replaces what it cannot decode)
+        _drop(con, helpers)
+        return False
+    try:
+        bare_cr = con.execute(
+            f"SELECT count(*) FROM {helpers[0]} WHERE contains(text, chr(13))"
+        ).fetchall()
+        if bare_cr[0][0]:  # Python also ends a line at a lone \r
+            return False
+        _stage(con, t, table, config)
+        return True
+    finally:
+        _drop(con, helpers)
+
+
+def _drop(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    for name in tables:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -> None:
+    lines, recs, fast, keys = f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"'
+    blank = f"trim(text, {_JSON_SPACE}) = ''"
+    shape = "json_type(text, ['$', '$.data', '$.sensor', '$.sendTime', '$.dataVersion'])"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {recs} AS
+        WITH l AS (
+            SELECT line, text, CASE WHEN json_valid(text) THEN {shape} END AS jt
+            FROM {lines} WHERE NOT {blank}
+        ), k AS (
+            SELECT line, text,
+                CASE WHEN jt IS NULL THEN 'py'
+                     WHEN jt[1] = 'OBJECT' AND jt[2] = 'ARRAY'
+                          AND (jt[3] IS NOT NULL OR jt[4] IS NOT NULL OR jt[5] IS NOT NULL)
+                     THEN CASE WHEN len(json_keys(text)) = len(list_distinct(json_keys(text)))
+                               THEN 'envelope' ELSE 'py' END
+                     WHEN jt[1] = 'OBJECT' THEN 'object'
+                     WHEN jt[1] = 'ARRAY' THEN 'array'
+                     ELSE 'py' END AS shape
+            FROM l
+        )
+        SELECT line, 0 AS idx, '' AS prefix, text AS rec, false AS py FROM k WHERE shape = 'object'
+        UNION ALL
+        SELECT line, i - 1, CASE WHEN shape = 'envelope' THEN 'data' ELSE '' END
+                            || '[' || (i - 1) || '].', items[i], false
+        FROM (SELECT line, shape, items, generate_subscripts(items, 1) AS i FROM (
+              SELECT line, shape, CASE shape WHEN 'envelope' THEN json_extract(text, '$.data[*]')
+                                             ELSE json_extract(text, '$[*]') END AS items
+              FROM k WHERE shape IN ('envelope', 'array')))
+        UNION ALL
+        SELECT line, 0, '', NULL, true FROM k WHERE shape = 'py'
+        """
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {fast} AS "
+        f"SELECT * FROM ({_fast_sql(f'(SELECT * FROM {recs} WHERE NOT py)')}) "
+        f"WHERE line NOT IN (SELECT line FROM {recs} WHERE py)"
+    )
+    actors = f"SELECT DISTINCT actor_id FROM {fast} WHERE status = 'event'"
+    if config.sis_id_pattern is None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {keys} AS SELECT actor_id, "
+            f"{SQL_USER_KEY}('{DISTRICT}', actor_id) AS user_key FROM ({actors})"
+        )
+    else:
+        ids = [str(row[0]) for row in con.execute(actors).fetchall()]
+        mapping = pa.table({"actor_id": ids, "sis_id": [config.sis_id(i) for i in ids]})
+        con.register("_edtech_caliper_sis", mapping)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {keys} AS SELECT actor_id, "
+                f"{SQL_USER_KEY}('{DISTRICT}', sis_id) AS user_key FROM _edtech_caliper_sis"
+            )
+        finally:
+            con.unregister("_edtech_caliper_sis")
+    slow_lines = con.execute(
+        f"SELECT line, text, newline FROM {lines} WHERE line IN ("
+        f"SELECT line FROM {recs} WHERE py UNION SELECT line FROM {fast} WHERE status = 'py') "
+        "ORDER BY line"
+    ).fetchall()
+    slow = _read_lines_in_python(
+        [(int(n), str(text), bool(nl)) for n, text, nl in slow_lines], _SqlKeys(con), config
+    )
+    reasons = {f"rej:{name}": reason for name, reason in _REASONS.items()}
+    reason = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in reasons.items())
+    where = "coalesce(nullif(rtrim(prefix, '.'), ''), '(record)')"
+    con.register("_edtech_caliper_slow", slow)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {_ident(table)} AS
+            SELECT {", ".join(STAGE_COLUMNS)} FROM (
+                SELECT line, idx,
+                    CASE WHEN status = 'event' THEN 'event' WHEN status = 'entity' THEN 'entity'
+                         ELSE 'rejected' END AS outcome,
+                    CASE WHEN status = 'rej:record' THEN {where}
+                         WHEN status LIKE 'rej:%' THEN prefix || split_part(split_part(status, ':', 2), '_', 1)
+                         END AS field,
+                    CASE status {reason}
+                        WHEN 'rej:type_unknown' THEN '''' || left(type_tail, 80) || ''' is not a Caliper event type'
+                        WHEN 'rej:id_iri' THEN '''' || left(id_text, 80)
+                            || ''' is not an IRI (no spaces, at most 512 characters)'
+                        END AS reason,
+                    CASE WHEN status = 'event' THEN id_text END AS event_id,
+                    CASE WHEN status = 'event' THEN CAST(
+                        CASE WHEN regexp_extract(time_text, {_q(_TIME)}, 2) = ''
+                             THEN time_text || '+00:00' ELSE time_text END AS TIMESTAMPTZ)
+                        END AS event_time,
+                    CASE WHEN status = 'event' THEN k.user_key END AS user_key,
+                    CASE WHEN status = 'event' THEN role END AS role,
+                    CASE WHEN status = 'event' THEN school_id END AS school_key,
+                    CASE WHEN status = 'event' THEN class_id END AS class_key,
+                    CASE WHEN status = 'event' THEN action END AS action,
+                    CASE WHEN status = 'event' THEN event_type
+                         WHEN status = 'entity' THEN record_kind END AS event_type,
+                    CASE WHEN status = 'event' THEN seconds END AS duration_seconds,
+                    CASE WHEN status = 'event' THEN initiated_by END AS initiated_by,
+                    CASE WHEN status = 'event' THEN apps END AS apps
+                FROM {fast} LEFT JOIN {keys} AS k USING (actor_id)
+                WHERE line NOT IN (SELECT line FROM {fast} WHERE status = 'py')
+                UNION ALL
+                SELECT * FROM _edtech_caliper_slow
+            ) ORDER BY line, idx"""
+        )
+    finally:
+        con.unregister("_edtech_caliper_slow")
