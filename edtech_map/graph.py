@@ -59,6 +59,7 @@ __all__ = [
     "SchoolIndex",
     "build_graph",
     "downstream",
+    "edges_by_kind",
     "edges_of_kind",
     "from_node_link",
     "nodes_of_kind",
@@ -257,8 +258,14 @@ def nodes_of_kind(G: nx.MultiDiGraph[str], kind: str) -> list[str]:
     return sorted(node for node, data in G.nodes(data=True) if data.get("kind") == kind)
 
 
+def _by_ends(edge: tuple[str, str, dict[str, Any]]) -> tuple[str, str, str]:
+    return (edge[0], edge[1], str(edge[2].get("flow", "")))
+
+
 def edges_of_kind(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Edges of one kind as ``(source, target, attributes)``, sorted by ends.
+
+    Each call reads every edge; :func:`edges_by_kind` reads them once for all kinds.
 
     Examples
     --------
@@ -268,7 +275,26 @@ def edges_of_kind(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, di
     [('hub', 'app', {'kind': 'rosters'})]
     """
     found = [(u, v, dict(data)) for u, v, data in G.edges(data=True) if data.get("kind") == kind]
-    return sorted(found, key=lambda edge: (edge[0], edge[1], str(edge[2].get("flow", ""))))
+    return sorted(found, key=_by_ends)
+
+
+def edges_by_kind(G: nx.MultiDiGraph[str]) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+    """Every edge by its kind, each list as :func:`edges_of_kind` gives it: one pass.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> _ = G.add_edge("hub", "app", key="rosters", kind="rosters")
+    >>> _ = G.add_edge("idp", "app", key="sso", kind="sso")
+    >>> sorted(edges_by_kind(G)), edges_by_kind(G)["sso"]
+    (['rosters', 'sso'], [('idp', 'app', {'kind': 'sso'})])
+    """
+    found: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for u, v, data in G.edges(data=True):
+        found.setdefault(str(data.get("kind")), []).append((u, v, dict(data)))
+    for edges in found.values():
+        edges.sort(key=_by_ends)
+    return found
 
 
 @dataclass(frozen=True)

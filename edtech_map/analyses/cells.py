@@ -134,11 +134,21 @@ def _tool_cells(
 
 
 def _cells_of(
-    G: nx.MultiDiGraph[str], tools: Iterable[str], grades: tuple[str, ...]
+    G: nx.MultiDiGraph[str],
+    tools: Iterable[str],
+    grades: tuple[str, ...],
+    keys: dict[tuple[str, tuple[str, ...]], list[CellKey]] | None = None,
 ) -> dict[CellKey, set[str]]:
+    """Cells of some tools at a grade list; ``keys`` keeps each tool's cells for the next."""
     cells: dict[CellKey, set[str]] = defaultdict(set)
     for tool in tools:
-        for key in _tool_cells(G, tool, grades):
+        if keys is None:
+            tool_keys: Iterable[CellKey] = _tool_cells(G, tool, grades)
+        else:
+            if (tool, grades) not in keys:
+                keys[(tool, grades)] = list(_tool_cells(G, tool, grades))
+            tool_keys = keys[(tool, grades)]
+        for key in tool_keys:
             cells[key].add(tool)
     return cells
 
@@ -194,12 +204,13 @@ def _compute(G: nx.MultiDiGraph[str], used: Mapping[str, set[str]] | None) -> Sc
         for school_grades in set(grades.values()):
             cells = _cells_of(G, everywhere, school_grades)
             shared[school_grades] = {key: frozenset(tools) for key, tools in cells.items()}
+        keys: dict[tuple[str, tuple[str, ...]], list[CellKey]] = {}
         for school in sorted(schools):
             listed = active(index.listed.get(school, ())) - everywhere
             if not listed:
                 continue
             base = shared[grades[school]]
-            local = _cells_of(G, listed, grades[school])
+            local = _cells_of(G, listed, grades[school], keys)
             own[school] = {key: base.get(key, _NONE) | tools for key, tools in local.items()}
     else:
         for school in sorted(schools):

@@ -35,6 +35,8 @@ __all__ = ["coverage_gaps", "schools_without_student_tools"]
 _SHOWN_SUBJECTS = 4
 """Subjects a gap's message names; the evidence lists them all."""
 
+_Rendered = tuple[int, int, str, str, str]  # covering schools, cells, shown, subjects, gaps
+
 
 @cache
 def _grade_order(grade: str) -> int:
@@ -138,43 +140,78 @@ def coverage_gaps(
             )
         return missing[(grades, grade)]
 
-    gaps: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for school in schools:
-        grades = list(cells.grades[school])
-        school_taught = taught.get(school, set()) if taught is not None else set()
-        if school_taught:  # the roster's grades, when it has any
-            grades = sorted({g for _, g in school_taught}, key=_grade_order)
-        for grade in grades:
-            candidates: Iterable[tuple[str, str]] = missing_everywhere(cells.grades[school], grade)
-            if taught is not None:
-                core_subjects = {s for s, g in school_taught if g == grade}
-                candidates = [
-                    *candidates,
-                    *((t, s) for t in core for s in core_subjects),
-                ]
-            for task, subject in candidates:
-                key = (task, subject, grade)
-                if cells.tools(school, key):
-                    continue
-                if taught is not None and (subject, grade) not in school_taught:
-                    continue
-                gaps[(school, task)][subject].add(grade)
-    findings = []
-    for (school, task), by_subject in sorted(gaps.items()):
+    def render(task: str, by_subject: dict[str, set[str]]) -> _Rendered:
         subjects = sorted(by_subject)
         ordered = {s: sorted(by_subject[s], key=_grade_order) for s in subjects}
         covering = 0
         for subject in subjects:
             for grade in ordered[subject]:
                 covering |= offered.get((task, subject, grade), 0)
-        peers = (covering & ~bit[school]).bit_count()
-        count = sum(len(grades) for grades in ordered.values())
         shown = "; ".join(
             f"{s} (grade{'s' if len(ordered[s]) > 1 else ''} {','.join(ordered[s])})"
             for s in subjects[:_SHOWN_SUBJECTS]
         )
         if len(subjects) > _SHOWN_SUBJECTS:
             shown += f"; and {len(subjects) - _SHOWN_SUBJECTS} more subjects"
+        count = sum(len(grades) for grades in ordered.values())
+        gaps = ";".join(f"{s}:{','.join(ordered[s])}" for s in subjects)
+        return covering, count, shown, ",".join(subjects), gaps
+
+    found: list[tuple[str, str, _Rendered]] = []
+    if taught is None:
+        # Schools with the same grades lack the same cells, less those their own tools
+        # cover: work each grade list out once, and again only for the tasks a school's own
+        # tools touch.
+        by_grade_list: dict[tuple[str, ...], dict[str, dict[str, set[str]]]] = {}
+        rendered: dict[tuple[tuple[str, ...], str], _Rendered] = {}
+        for school in schools:
+            grade_list = cells.grades[school]
+            if grade_list not in by_grade_list:
+                common: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+                for grade in grade_list:
+                    for task, subject in missing_everywhere(grade_list, grade):
+                        common[task][subject].add(grade)
+                by_grade_list[grade_list] = common
+            own = cells.own.get(school, {})
+            own_tasks = {task for task, _, _ in own}
+            for task, by_subject in by_grade_list[grade_list].items():
+                if task not in own_tasks:
+                    if (grade_list, task) not in rendered:
+                        rendered[(grade_list, task)] = render(task, by_subject)
+                    found.append((school, task, rendered[(grade_list, task)]))
+                    continue
+                narrowed = {
+                    subject: {g for g in grades if (task, subject, g) not in own}
+                    for subject, grades in by_subject.items()
+                }
+                narrowed = {subject: grades for subject, grades in narrowed.items() if grades}
+                if narrowed:
+                    found.append((school, task, render(task, narrowed)))
+    else:
+        gaps: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for school in schools:
+            grades = list(cells.grades[school])
+            school_taught = taught.get(school, set())
+            if school_taught:  # the roster's grades, when it has any
+                grades = sorted({g for _, g in school_taught}, key=_grade_order)
+            for grade in grades:
+                core_subjects = {s for s, g in school_taught if g == grade}
+                candidates = [
+                    *missing_everywhere(cells.grades[school], grade),
+                    *((t, s) for t in core for s in core_subjects),
+                ]
+                for task, subject in candidates:
+                    if (subject, grade) not in school_taught:
+                        continue
+                    if cells.tools(school, (task, subject, grade)):
+                        continue
+                    gaps[(school, task)][subject].add(grade)
+        found = [(school, task, render(task, by)) for (school, task), by in gaps.items()]
+    findings = []
+    for school, task, (covering, count, shown, subjects, gap_cells) in sorted(
+        found, key=lambda gap: (gap[0], gap[1])
+    ):
+        peers = (covering & ~bit[school]).bit_count()
         findings.append(
             Finding(
                 rule_id="EM-GAP-001",
@@ -187,8 +224,8 @@ def coverage_gaps(
                 evidence={
                     "school": school,
                     "task": task,
-                    "subjects": ",".join(subjects),
-                    "gaps": ";".join(f"{s}:{','.join(ordered[s])}" for s in subjects),
+                    "subjects": subjects,
+                    "gaps": gap_cells,
                     "cells": count,
                     "peer_schools": peers,
                 },

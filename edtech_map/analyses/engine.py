@@ -36,7 +36,7 @@ from pydantic import Field
 
 from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
 from edtech_map.errors import EdtechMapError
-from edtech_map.graph import build_graph
+from edtech_map.graph import build_graph, edges_by_kind
 from edtech_map.model import Ecosystem, StrictModel
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ __all__ = [
     "Rule",
     "RuleFunction",
     "RuleInfo",
+    "audit_edges",
     "audit_memo",
     "count_text",
     "count_value",
@@ -231,6 +232,19 @@ def audit_memo(G: nx.MultiDiGraph[str], name: str, compute: Callable[[], R]) -> 
         memo[key] = compute()
     value: R = memo[key]
     return value
+
+
+def audit_edges(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """:func:`~edtech_map.graph.edges_of_kind`, from one pass over the edges per audit.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> _ = G.add_edge("hub", "app", key="rosters", kind="rosters")
+    >>> audit_edges(G, "rosters"), audit_edges(G, "sso")
+    ([('hub', 'app', {'kind': 'rosters'})], [])
+    """
+    return audit_memo(G, "edges_by_kind", lambda: edges_by_kind(G)).get(kind, [])
 
 
 RULES: dict[str, Rule] = {}
@@ -495,6 +509,12 @@ def _waive(
     return kept, waived, sorted(expired)
 
 
+def _frozen_view(G: nx.MultiDiGraph[str]) -> nx.MultiDiGraph[str]:
+    view = nx.graphviews.generic_graph_view(G)  # type: ignore[type-var]  # stub: no multigraphs
+    assert isinstance(view, nx.MultiDiGraph)
+    return view
+
+
 def run_audit(
     ecosystem: Ecosystem,
     G: nx.MultiDiGraph[str] | None = None,
@@ -507,7 +527,8 @@ def run_audit(
 
     ``G`` defaults to :func:`~edtech_map.graph.build_graph` of the ecosystem; ``aggregates``
     (from :func:`edtech_map.aggregates.compute_aggregates`) are attached to a copy of it, so
-    usage and roster rules can run. Thresholds come from ``audit.thresholds``; a waiver whose
+    usage and roster rules can run. Without aggregates the rules read ``G`` through a frozen
+    view (no copy); either way ``G`` is not changed. Thresholds come from ``audit.thresholds``; a waiver whose
     rule and subject match a finding moves it to ``waived`` until it expires, after which the
     finding is back and its key is listed in ``expired_waivers``. A rule that raises
     :class:`AnalysisError` (or fails in any other way) is listed in ``skipped`` with why.
@@ -536,7 +557,11 @@ def run_audit(
         if rule_id not in registry:
             raise KeyError(f"no rule {rule_id}; see edtech-map audit --list-rules or docs/rules/")
     graph = build_graph(ecosystem, as_of=as_of) if G is None else G
-    graph = graph.copy()  # aggregates and settings go on a copy; the caller's graph is untouched
+    # Aggregates go on node attributes, so on a copy: the caller's graph stays untouched.
+    # Without them, rules (which never change G) read its nodes and edges through a frozen
+    # view: a copy of a large district's graph took a fifth of the audit.
+    graph = graph.copy() if aggregates is not None else _frozen_view(graph)
+    graph.graph = dict(graph.graph)  # settings go on the audit's own graph attributes
     graph.graph["as_of"] = as_of.isoformat()
     graph.graph["min_cell_size"] = ecosystem.audit.min_cell_size
     graph.graph.setdefault("timezone", ecosystem.district.timezone)

@@ -17,9 +17,9 @@ from datetime import date, timedelta
 
 import networkx as nx
 
-from edtech_map.analyses.engine import count_text, count_value, requires_usage, rule
+from edtech_map.analyses.engine import audit_edges, count_text, count_value, requires_usage, rule
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.graph import edges_of_kind, nodes_of_kind
+from edtech_map.graph import nodes_of_kind
 
 __all__ = [
     "data_beyond_dpa",
@@ -72,7 +72,7 @@ def pii_without_dpa(G: nx.MultiDiGraph[str]) -> list[Finding]:
     []
     """
     findings = []
-    for source, target, data in edges_of_kind(G, "data_flow"):
+    for source, target, data in audit_edges(G, "data_flow"):
         if not data.get("student_pii") or G.nodes[target].get("dpa_in_force"):
             continue
         status = str(G.nodes[target].get("dpa_status", "missing"))
@@ -244,7 +244,7 @@ def data_beyond_dpa(G: nx.MultiDiGraph[str]) -> list[Finding]:
     ['assessment']
     """
     findings = []
-    for source, target, data in edges_of_kind(G, "data_flow"):
+    for source, target, data in audit_edges(G, "data_flow"):
         node = G.nodes[target]
         allowed = set(node.get("dpa_data_elements", []))
         if not node.get("dpa_in_force") or not allowed:

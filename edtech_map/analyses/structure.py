@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from edtech_map.analyses.engine import rule
+from edtech_map.analyses.engine import audit_edges, rule
 from edtech_map.analyses.findings import Finding, Severity
-from edtech_map.graph import edges_of_kind, nodes_of_kind
+from edtech_map.graph import nodes_of_kind
 
 __all__ = ["flows_with_retired_tools", "single_points_of_failure", "tools_without_owner"]
 
@@ -143,7 +143,7 @@ def flows_with_retired_tools(G: nx.MultiDiGraph[str]) -> list[Finding]:
     """
     findings = []
     for kind in ("data_flow", *_ACCESS_KINDS):
-        for source, target, data in edges_of_kind(G, kind):
+        for source, target, data in audit_edges(G, kind):
             retired = [end for end in (source, target) if G.nodes[end].get("status") == "retired"]
             if not retired:
                 continue
