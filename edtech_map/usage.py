@@ -38,16 +38,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import BaseModel, ValidationError
 
 from connectors import caliper, usage_csv, xapi
 from connectors.http import HttpClient
 from connectors.usage_events import (
+    AppIdentifier,
     EntityRecord,
+    IdentifierKind,
+    Outcome,
     Parsed,
     Rejection,
     Skip,
@@ -68,6 +72,7 @@ __all__ = [
     "FileReport",
     "Format",
     "IngestReport",
+    "Stager",
     "UsageIngestError",
     "ensure_usage_schema",
     "expand_paths",
@@ -418,6 +423,12 @@ def _reader(fmt: Format, store: Store, options: Mapping[str, Any], timezone: str
     if fmt == "xapi":
         xapi_config = _config(xapi.Config, options, fmt)
         return lambda path: xapi.read_xapi(path, keys, config=xapi_config)
+    mapping = _csv_mapping(options, timezone)
+    return lambda path: usage_csv.read_usage_csv(path, keys, mapping, timezone=timezone)
+
+
+def _csv_mapping(options: Mapping[str, Any], timezone: str) -> usage_csv.ColumnMapping | None:
+    """The CSV column mapping the options give (a mapping, or a preset by name), if any."""
     mapping: usage_csv.ColumnMapping | None = None
     if "mapping" in options:
         mapping = _config(usage_csv.ColumnMapping, options["mapping"], "csv mapping")
@@ -431,7 +442,61 @@ def _reader(fmt: Format, store: Store, options: Mapping[str, Any], timezone: str
             ) from None
     if mapping is not None and mapping.timezone is None:
         mapping = mapping.model_copy(update={"timezone": timezone})
-    return lambda path: usage_csv.read_usage_csv(path, keys, mapping, timezone=timezone)
+    return mapping
+
+
+class Stager(Protocol):
+    """A bulk reader: stages a whole file into a TEMP table of ``STAGE_COLUMNS`` with DuckDB.
+
+    Returns False, creating nothing, when it cannot read this file in bulk exactly as the
+    per-record reader would; :func:`ingest` then uses the per-record reader. ``options`` are
+    the format's reader options as :func:`ingest` was given them, ``timezone`` the district's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from edtech_map.store import Store
+    >>> path = Path(tempfile.mkdtemp()) / "usage.csv"
+    >>> _ = path.write_text("date,user_id,role,school_id,app,minutes\\n"
+    ...                     "2026-11-02,stu-1,student,x,Mathly,5\\n")
+    >>> with Store.open(path.parent / "ws" / "s.duckdb") as store:
+    ...     _STAGERS["csv"](store.con, path, "staged", options={}, timezone="UTC")
+    ...     store.con.execute("SELECT line, outcome, role FROM staged").fetchall()
+    True
+    [(2, 'event', 'student')]
+    """
+
+    def __call__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        table: str,
+        *,
+        options: Mapping[str, Any],
+        timezone: str,
+    ) -> bool: ...
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    *,
+    options: Mapping[str, Any],
+    timezone: str,
+) -> bool:
+    mapping = _csv_mapping(options, timezone)
+    return usage_csv.stage_usage_csv(con, path, table, mapping, timezone=timezone)
+
+
+_STAGERS: dict[Format, Stager] = {"csv": _stage_csv}
+"""Bulk readers by format (see :class:`Stager`); a format without one is read per record.
+
+A connector's ``stage_*(con, path, table, *, config)`` is registered through a small adapter
+such as :func:`_stage_csv` that turns ``options`` into its config.
+"""
+_STAGE_TABLE = "_usage_stage"
+_APPS_TYPE = pa.list_(pa.struct([("kind", pa.string()), ("value", pa.string())]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,6 +628,27 @@ def ingest(
             file_report = FileReport(str(path), fmt)
             report.files.append(file_report)
             try:
+                stager = _STAGERS.get(fmt)
+                fmt_options = (options or {}).get(fmt, {})
+                if stager is not None and stager(
+                    tx.con, path, _STAGE_TABLE, options=fmt_options, timezone=timezone
+                ):
+                    if batch:  # earlier files' events first, so that the anti-join sees them
+                        _write_batch(tx, batch, run_id=report.run_id)
+                        batch.clear()
+                    try:
+                        _load_staged(
+                            tx,
+                            _STAGE_TABLE,
+                            file_report,
+                            matcher=matcher,
+                            source=_SOURCES[fmt],
+                            run_id=report.run_id,
+                            strict=strict,
+                        )
+                    finally:
+                        tx.con.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
+                    continue
                 _load(
                     tx,
                     readers[fmt](path),
@@ -637,6 +723,109 @@ def _load(
             report.entities += 1
         elif isinstance(outcome, Skip):
             report.skip(f"{report.path}:{outcome.line}: {outcome.reason}")
+
+
+def _load_staged(
+    tx: Transaction,
+    table: str,
+    report: FileReport,
+    *,
+    matcher: ToolMatcher,
+    source: str,
+    run_id: str,
+    strict: bool,
+) -> None:
+    """Count, match, deduplicate and insert a staged file (see :class:`Stager`), all in SQL.
+
+    Apps are matched once per distinct list of identifiers; within the file the first line
+    of an event id wins, and ids the store already has are duplicates.
+    """
+    con = tx.con
+    counts = dict(con.execute(f"SELECT outcome, count(*) FROM {table} GROUP BY outcome").fetchall())
+    rejected = int(counts.get(Outcome.REJECTED.value, 0))
+    if rejected:
+        first = con.execute(
+            f"SELECT line, field, reason FROM {table} WHERE outcome = ? ORDER BY line LIMIT ?",
+            [Outcome.REJECTED.value, 1 if strict else MAX_REASONS],
+        ).fetchall()
+        reasons = [Rejection(int(line), str(f), str(r)).render(report.path) for line, f, r in first]
+        if strict:
+            raise UsageIngestError(
+                f"{reasons[0]}; nothing was ingested (strict mode). Fix the record, "
+                "or ingest without --strict to skip it and see every problem."
+            )
+        for reason in reasons:
+            logger.warning("rejected %s", reason)
+        report.rejections += reasons[: MAX_REASONS - len(report.rejections)]
+        report.rejected += rejected
+    skipped = int(counts.get(Outcome.SKIP.value, 0))
+    if skipped:
+        first = con.execute(
+            f"SELECT line, reason FROM {table} WHERE outcome = ? ORDER BY line LIMIT ?",
+            [Outcome.SKIP.value, MAX_REASONS],
+        ).fetchall()
+        reasons = [f"{report.path}:{line}: {reason}" for line, reason in first]
+        report.skips += reasons[: MAX_REASONS - len(report.skips)]
+        report.skipped += skipped
+    report.entities += int(counts.get(Outcome.ENTITY.value, 0))
+    events = int(counts.get(Outcome.EVENT.value, 0))
+    report.read += events + rejected
+    if not events:
+        return
+    _stage_matches(con, table, matcher)
+    columns = ", ".join(USAGE_EVENTS.columns)
+    try:
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {table}_new AS
+            SELECT ? AS source, s.event_id, s.event_time, m.tool_id, m.app_identifier,
+                   m.match_rule, s.user_key, s.role, s.school_key, s.class_key, s.action,
+                   s.event_type, s.duration_seconds, s.initiated_by, ? AS file
+            FROM {table} AS s
+            JOIN {table}_matches AS m ON m.apps = coalesce(s.apps, [])
+            WHERE s.outcome = 'event'
+              AND NOT EXISTS (SELECT 1 FROM usage_events AS u WHERE u.event_id = s.event_id)
+            QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.line) = 1
+            """,
+            [source, report.path],
+        )
+        loaded, matched = con.execute(
+            f"SELECT count(*), count(tool_id) FROM {table}_new"
+        ).fetchall()[0]
+        con.execute(
+            f"INSERT INTO usage_events ({columns}, run_id, last_seen) "
+            f"SELECT {columns}, ?, current_timestamp FROM {table}_new",
+            [run_id],
+        )
+    finally:
+        con.unregister(f"{table}_matches")
+        con.execute(f"DROP TABLE IF EXISTS {table}_new")
+    report.loaded += int(loaded)
+    report.matched += int(matched)
+    report.duplicates += events - int(loaded)
+
+
+def _stage_matches(con: duckdb.DuckDBPyConnection, table: str, matcher: ToolMatcher) -> None:
+    """Register ``<table>_matches``: the tool match of each distinct apps list in ``table``."""
+    distinct = con.execute(
+        f"SELECT DISTINCT coalesce(apps, []) FROM {table} WHERE outcome = 'event'"
+    ).fetchall()
+    lists = [list(apps) for (apps,) in distinct]
+    found = [
+        matcher.match(tuple(AppIdentifier(IdentifierKind(a["kind"]), a["value"]) for a in apps))
+        for apps in lists
+    ]
+    matches = pa.table(
+        {
+            "apps": pa.array(lists, type=_APPS_TYPE),
+            "tool_id": pa.array([m.tool_id for m in found], type=pa.string()),
+            "app_identifier": pa.array([m.app_identifier for m in found], type=pa.string()),
+            "match_rule": pa.array(
+                [m.rule.value if m.rule else None for m in found], type=pa.string()
+            ),
+        }
+    )
+    con.register(f"{table}_matches", matches)
 
 
 def ingest_lrs(
