@@ -278,20 +278,26 @@ def edges_of_kind(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, di
     return sorted(found, key=_by_ends)
 
 
-def edges_by_kind(G: nx.MultiDiGraph[str]) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
-    """Every edge by its kind, each list as :func:`edges_of_kind` gives it: one pass.
+def edges_by_kind(
+    G: nx.MultiDiGraph[str], kinds: Iterable[str] | None = None
+) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+    """Edges by kind (all kinds, or those in ``kinds``), each list as :func:`edges_of_kind`
+    gives it, in one pass.
 
     Examples
     --------
     >>> G = nx.MultiDiGraph()
     >>> _ = G.add_edge("hub", "app", key="rosters", kind="rosters")
     >>> _ = G.add_edge("idp", "app", key="sso", kind="sso")
-    >>> sorted(edges_by_kind(G)), edges_by_kind(G)["sso"]
-    (['rosters', 'sso'], [('idp', 'app', {'kind': 'sso'})])
+    >>> sorted(edges_by_kind(G)), edges_by_kind(G, ["sso"])
+    (['rosters', 'sso'], {'sso': [('idp', 'app', {'kind': 'sso'})]})
     """
+    wanted = set(kinds) if kinds is not None else None
     found: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for u, v, data in G.edges(data=True):
-        found.setdefault(str(data.get("kind")), []).append((u, v, dict(data)))
+        kind = str(data.get("kind"))
+        if wanted is None or kind in wanted:
+            found.setdefault(kind, []).append((u, v, dict(data)))
     for edges in found.values():
         edges.sort(key=_by_ends)
     return found

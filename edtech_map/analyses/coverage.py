@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 import networkx as nx
@@ -36,6 +36,7 @@ _SHOWN_SUBJECTS = 4
 """Subjects a gap's message names; the evidence lists them all."""
 
 _Rendered = tuple[int, int, str, str, str]  # covering schools, cells, shown, subjects, gaps
+_Piece = tuple[str, int, int]  # one subject's grades: "3,4", how many, covering schools
 
 
 @cache
@@ -140,29 +141,36 @@ def coverage_gaps(
             )
         return missing[(grades, grade)]
 
-    def render(task: str, by_subject: dict[str, set[str]]) -> _Rendered:
-        subjects = sorted(by_subject)
-        ordered = {s: sorted(by_subject[s], key=_grade_order) for s in subjects}
+    def piece(task: str, subject: str, grades: Iterable[str]) -> _Piece:
+        """One subject's grades as text, how many, and the schools covering any of them."""
+        ordered = sorted(grades, key=_grade_order)
         covering = 0
-        for subject in subjects:
-            for grade in ordered[subject]:
-                covering |= offered.get((task, subject, grade), 0)
+        for grade in ordered:
+            covering |= offered.get((task, subject, grade), 0)
+        return ",".join(ordered), len(ordered), covering
+
+    def render(parts: Mapping[str, _Piece]) -> _Rendered:
+        subjects = sorted(parts)
+        covering = 0
+        for _, _, mask in parts.values():
+            covering |= mask
         shown = "; ".join(
-            f"{s} (grade{'s' if len(ordered[s]) > 1 else ''} {','.join(ordered[s])})"
+            f"{s} (grade{'s' if parts[s][1] > 1 else ''} {parts[s][0]})"
             for s in subjects[:_SHOWN_SUBJECTS]
         )
         if len(subjects) > _SHOWN_SUBJECTS:
             shown += f"; and {len(subjects) - _SHOWN_SUBJECTS} more subjects"
-        count = sum(len(grades) for grades in ordered.values())
-        gaps = ";".join(f"{s}:{','.join(ordered[s])}" for s in subjects)
+        count = sum(n for _, n, _ in parts.values())
+        gaps = ";".join(f"{s}:{parts[s][0]}" for s in subjects)
         return covering, count, shown, ",".join(subjects), gaps
 
     found: list[tuple[str, str, _Rendered]] = []
     if taught is None:
         # Schools with the same grades lack the same cells, less those their own tools
-        # cover: work each grade list out once, and again only for the tasks a school's own
-        # tools touch.
+        # cover: work each grade list out once, and again only for the subjects a school's
+        # own tools touch.
         by_grade_list: dict[tuple[str, ...], dict[str, dict[str, set[str]]]] = {}
+        common_parts: dict[tuple[tuple[str, ...], str], dict[str, _Piece]] = {}
         rendered: dict[tuple[tuple[str, ...], str], _Rendered] = {}
         for school in schools:
             grade_list = cells.grades[school]
@@ -172,21 +180,28 @@ def coverage_gaps(
                     for task, subject in missing_everywhere(grade_list, grade):
                         common[task][subject].add(grade)
                 by_grade_list[grade_list] = common
-            own = cells.own.get(school, {})
-            own_tasks = {task for task, _, _ in own}
+                for task, by_subject in common.items():
+                    parts = {subject: piece(task, subject, g) for subject, g in by_subject.items()}
+                    common_parts[(grade_list, task)] = parts
+                    rendered[(grade_list, task)] = render(parts)
+            own_by_task: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+            for task, subject, grade in cells.own.get(school, {}):
+                own_by_task[task][subject].add(grade)
             for task, by_subject in by_grade_list[grade_list].items():
-                if task not in own_tasks:
-                    if (grade_list, task) not in rendered:
-                        rendered[(grade_list, task)] = render(task, by_subject)
+                mine = own_by_task.get(task)
+                if not mine or not mine.keys() & by_subject.keys():
                     found.append((school, task, rendered[(grade_list, task)]))
                     continue
-                narrowed = {
-                    subject: {g for g in grades if (task, subject, g) not in own}
-                    for subject, grades in by_subject.items()
-                }
-                narrowed = {subject: grades for subject, grades in narrowed.items() if grades}
-                if narrowed:
-                    found.append((school, task, render(task, narrowed)))
+                parts = dict(common_parts[(grade_list, task)])
+                for subject, covered in mine.items():
+                    if subject in by_subject:
+                        left = by_subject[subject] - covered
+                        if left:
+                            parts[subject] = piece(task, subject, left)
+                        else:
+                            del parts[subject]
+                if parts:
+                    found.append((school, task, render(parts)))
     else:
         gaps: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for school in schools:
@@ -206,7 +221,10 @@ def coverage_gaps(
                     if cells.tools(school, (task, subject, grade)):
                         continue
                     gaps[(school, task)][subject].add(grade)
-        found = [(school, task, render(task, by)) for (school, task), by in gaps.items()]
+        found = [
+            (school, task, render({s: piece(task, s, g) for s, g in by.items()}))
+            for (school, task), by in gaps.items()
+        ]
     findings = []
     for school, task, (covering, count, shown, subjects, gap_cells) in sorted(
         found, key=lambda gap: (gap[0], gap[1])

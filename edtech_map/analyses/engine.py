@@ -36,7 +36,7 @@ from pydantic import Field
 
 from edtech_map.analyses.findings import AuditResult, Finding, Severity, SkippedRule, WaivedFinding
 from edtech_map.errors import EdtechMapError
-from edtech_map.graph import build_graph, edges_by_kind
+from edtech_map.graph import DEPENDENCY_KINDS, build_graph, edges_by_kind, edges_of_kind
 from edtech_map.model import Ecosystem, StrictModel
 
 if TYPE_CHECKING:
@@ -244,7 +244,9 @@ def audit_edges(G: nx.MultiDiGraph[str], kind: str) -> list[tuple[str, str, dict
     >>> audit_edges(G, "rosters"), audit_edges(G, "sso")
     ([('hub', 'app', {'kind': 'rosters'})], [])
     """
-    return audit_memo(G, "edges_by_kind", lambda: edges_by_kind(G)).get(kind, [])
+    if kind not in DEPENDENCY_KINDS:  # the rules read these; used_at edges are many
+        return edges_of_kind(G, kind)
+    return audit_memo(G, "edges", lambda: edges_by_kind(G, DEPENDENCY_KINDS)).get(kind, [])
 
 
 RULES: dict[str, Rule] = {}
