@@ -775,31 +775,25 @@ def _load_staged(
     _stage_matches(con, table, matcher)
     columns = ", ".join(USAGE_EVENTS.columns)
     try:
-        con.execute(
+        inserted: Any = con.execute(  # one bool per new row: is it matched to a tool
             f"""
-            CREATE TEMP TABLE {table}_new AS
+            INSERT INTO usage_events ({columns}, run_id, last_seen)
             SELECT ? AS source, s.event_id, s.event_time, m.tool_id, m.app_identifier,
                    m.match_rule, s.user_key, s.role, s.school_key, s.class_key, s.action,
-                   s.event_type, s.duration_seconds, s.initiated_by, ? AS file
+                   s.event_type, s.duration_seconds, s.initiated_by, ? AS file,
+                   ? AS run_id, current_timestamp AS last_seen
             FROM {table} AS s
             JOIN {table}_matches AS m ON m.apps = coalesce(s.apps, [])
             WHERE s.outcome = 'event'
               AND NOT EXISTS (SELECT 1 FROM usage_events AS u WHERE u.event_id = s.event_id)
             QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.line) = 1
+            RETURNING tool_id IS NOT NULL AS matched
             """,
-            [source, report.path],
-        )
-        loaded, matched = con.execute(
-            f"SELECT count(*), count(tool_id) FROM {table}_new"
-        ).fetchall()[0]
-        con.execute(
-            f"INSERT INTO usage_events ({columns}, run_id, last_seen) "
-            f"SELECT {columns}, ?, current_timestamp FROM {table}_new",
-            [run_id],
-        )
+            [source, report.path, run_id],
+        ).fetchnumpy()["matched"]
     finally:
         con.unregister(f"{table}_matches")
-        con.execute(f"DROP TABLE IF EXISTS {table}_new")
+    loaded, matched = len(inserted), int(inserted.sum())
     report.loaded += int(loaded)
     report.matched += int(matched)
     report.duplicates += events - int(loaded)
