@@ -272,9 +272,9 @@ _DICTIONARIES = """
         FROM (SELECT DISTINCT app_identifier FROM usage_events
               WHERE tool_id IS NULL AND app_identifier IS NOT NULL);
     CREATE OR REPLACE TEMP TABLE _audit_classes AS
-        SELECT class_key, CAST(row_number() OVER () - 1 AS INTEGER) AS cid,
-               regexp_extract(class_key, '[^/]+$') AS tail
-        FROM (SELECT DISTINCT class_key FROM usage_events WHERE class_key IS NOT NULL);
+        SELECT class_key, tail, CAST(dense_rank() OVER (ORDER BY tail) - 1 AS INTEGER) AS cid
+        FROM (SELECT class_key, regexp_extract(class_key, '[^/]+$') AS tail
+              FROM (SELECT DISTINCT class_key FROM usage_events WHERE class_key IS NOT NULL));
     CREATE OR REPLACE TEMP TABLE _audit_schools AS
         SELECT school, CAST(row_number() OVER (ORDER BY school) - 1 AS INTEGER) AS sid
         FROM (SELECT DISTINCT school FROM _audit_school_map UNION SELECT 'unknown');
@@ -283,7 +283,8 @@ _DICTIONARIES = """
         FROM _audit_school_map AS m JOIN _audit_schools AS s ON s.school = m.school;
     CREATE OR REPLACE TEMP TABLE _audit_class_grade AS
         SELECT c.cid, g.grade
-        FROM _audit_classes AS c JOIN _audit_class_grades AS g ON g.class_key = c.tail;
+        FROM (SELECT DISTINCT cid, tail FROM _audit_classes) AS c
+        JOIN _audit_class_grades AS g ON g.class_key = c.tail;
 """
 
 _TEMP_TABLES = (
@@ -430,14 +431,14 @@ def _derive(store: Store, window: tuple[date, date], unknown: int) -> dict[str, 
         except ValueError:
             continue
         result["weekly_by_grade"][tools[t]][schools[s]][grade][week_labels[w]] = _measure_tuple(m)
-    for t, s, classes, teachers in con.execute(
-        f"""SELECT tid, sid, count(DISTINCT c.tail) AS classes,
-                   count(DISTINCT uid) FILTER (WHERE rid = {teacher}) AS teachers
-            FROM _audit_grain LEFT JOIN _audit_classes AS c USING (cid)
-            {per_user}
-            GROUP BY ALL"""
+    # Classes reached: cid is one code per class key's last path segment. Teachers reached
+    # are the school's active teachers, counted above.
+    for t, s, classes in con.execute(
+        f"SELECT tid, sid, count(DISTINCT cid) AS classes FROM _audit_grain {per_user} GROUP BY ALL"
     ).fetchall():
-        result["reach"][tools[t]][schools[s]] = {"classes": int(classes), "teachers": int(teachers)}
+        tool, school = tools[t], schools[s]
+        teachers = by_school[tool][school].get("teacher", {}).get("active_users", 0)
+        result["reach"][tool][school] = {"classes": int(classes), "teachers": teachers}
     hourly = "FROM _audit_grain WHERE hourly = 1 AND tid IS NOT NULL"
     for t, s, by, n in con.execute(
         f"SELECT tid, sid, initiated_by, sum(events) {hourly} AND initiated_by IS NOT NULL "
