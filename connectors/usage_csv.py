@@ -3,8 +3,10 @@
 Vendors export usage in many shapes. A :class:`ColumnMapping` says which column holds the
 user, the time, the app, the role, the school, the class and the minutes or seconds; built-in
 :data:`PRESETS` cover common shapes, and a district can declare its own in ``ecosystem.yaml``
-(``sources: {kind: usage_csv, options: {mapping: {...}}}``). The file is read row by row with
-exact line numbers; the user column is keyed at once and never kept.
+(``sources: {kind: usage_csv, options: {mapping: {...}}}``). :func:`read_usage_csv` reads the
+file row by row with exact line numbers; :func:`stage_usage_csv` reads it whole with DuckDB
+(for ingest in bulk) with the same results, or declines a file it cannot read exactly. The user
+column is keyed at once and never kept.
 
 Examples
 --------

@@ -2,7 +2,11 @@
 
 :func:`ingest` reads Caliper, xAPI and CSV usage files (format sniffed, or given), matches each
 event's app to an inventory tool (:mod:`edtech_map.matching`), and writes the events to the
-store in batches of 10,000 inside one transaction: a failed ingest leaves the store as it was.
+store inside one transaction: a failed ingest leaves the store as it was. A format with a bulk
+reader (:class:`Stager`; CSV today) is staged whole by DuckDB and then counted, matched (once
+per distinct list of app identifiers), deduplicated and inserted in SQL; other files, and
+files a bulk reader cannot read exactly, are read record by record and written in batches of
+10,000. Both paths store the same rows and report the same counts.
 Events are deduplicated by ``event_id``, so ingesting a file twice adds nothing. Every record
 is accounted for: ``read == loaded + duplicates + rejected``; Caliper entities and xAPI
 voiding statements are counted apart.
