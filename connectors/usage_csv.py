@@ -654,7 +654,11 @@ def stage_usage_csv(
             "null_padding = false, ignore_errors = true)"  # a skipped row fails the count below
         )
     except duckdb.Error as error:  # an error aborts the transaction: the ingest stops here
-        raise UsageCsvError(f"{path}: not readable as CSV ({error})") from None
+        # DuckDB's message quotes the line, which may hold a person's id: name only the kind.
+        raise UsageCsvError(
+            f"{path}: DuckDB cannot read this file as CSV ({type(error).__name__}); check that "
+            "it is readable and not changing while it is ingested"
+        ) from None
     lookups: list[str] = []
     try:
         # Row ids follow file order; inside a transaction they start at a large offset.
