@@ -66,7 +66,8 @@ def G() -> nx.MultiDiGraph[str]:
         {"only_flows": True, "by": "task"},
         {"school": "cedar-ms", "by": "none"},
         {"focus": "rosterbridge", "depth": 1},
-        {},  # the whole district: over the limits, so the summary
+        {},  # the whole district: it fits (schools: all is one edge to the district)
+        {"summary": True},
     ],
     ids=repr,
 )
@@ -74,6 +75,9 @@ def test_sample_district_renders(mermaid_page: BrowserPage, G, options: dict[str
     text = to_mermaid(G, **options)
     svg = render(mermaid_page, text)
     if options == {}:
+        assert "summary" not in text.splitlines()[1]
+        assert "Riverside Valley School District" in svg
+    if options.get("summary"):
         assert "summary" in text.splitlines()[1]
         assert "Several schools" in svg
     if options.get("focus"):
