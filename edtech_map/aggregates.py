@@ -254,9 +254,10 @@ def _rows(store: Store, sql: str, params: Sequence[object] = ()) -> list[dict[st
 # user, class, app identifier) is first swapped for a small integer from a dictionary of the
 # distinct values, so that the one scan and everything derived from it group on integers.
 # The scan keeps two grains in one temp table (GROUPING SETS): per tool, school, role, user,
-# day, class and app identifier (events, seconds), from which every per-person count is taken
-# with count(DISTINCT) on integers; and per tool, school, initiated_by, part of the day and
-# hour of the week (events). Both are far smaller than the events.
+# day, class (one code per class key's last path segment) and app identifier (events,
+# seconds), from which every per-person count is taken with count(DISTINCT) on integers; and
+# per tool, school, initiated_by, part of the day and hour of the week (events). Names come
+# back from the codes only for the few thousand result rows.
 _DICTIONARIES = """
     CREATE OR REPLACE TEMP TABLE _audit_users AS
         SELECT user_key, CAST(row_number() OVER () AS BIGINT) AS uid
