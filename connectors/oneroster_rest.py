@@ -67,7 +67,7 @@ from connectors.http import (
 )
 from edtech_map.errors import EdtechMapError
 from edtech_map.model import Role, parse_grade
-from edtech_map.privacy import DISTRICT, ID_WHITESPACE, SQL_USER_KEY
+from edtech_map.privacy import ID_WHITESPACE, KeyMaker
 from edtech_map.store import (
     ACADEMIC_SESSIONS,
     CLASSES,
@@ -168,6 +168,9 @@ class Config(BaseModel):
     backoff_factor: float = Field(1.0, ge=0, description="Exponential back-off factor.")
     max_retry_time: float = Field(300.0, gt=0, description="Cap on retrying one request, s.")
     batch_size: int = Field(5000, ge=1, description="Rows per Arrow batch written to the store.")
+    read_ahead: int = Field(
+        1, ge=0, le=8, description="Pages fetched ahead while the last one is loaded (0: none)."
+    )
 
     @model_validator(mode="after")
     def _oauth2_needs_a_token_url(self) -> Config:
@@ -637,13 +640,18 @@ signature_method='HMAC-SHA1')
 
 
 def _pages(
-    client: HttpClient, endpoint: Endpoint, ctx: SyncContext, filter_: str | None, page_size: int
+    client: HttpClient,
+    endpoint: Endpoint,
+    ctx: SyncContext,
+    filter_: str | None,
+    page_size: int,
+    ahead: int = 0,
 ) -> Iterator[tuple[int, list[Any]]]:
     """Each page of a collection: its number and its list of records (the body, parsed once)."""
     params = {"filter": filter_} if filter_ else None
     paginator = OffsetPaginator(items_path=endpoint.collection, page_size=page_size)
     read = 0
-    for page in client.json_pages(endpoint.path, params, paginator=paginator):
+    for page in client.json_pages(endpoint.path, params, paginator=paginator, ahead=ahead):
         number, body = page.number, page.body
         items = body.get(endpoint.collection) if isinstance(body, Mapping) else None
         if not isinstance(items, list):
@@ -883,7 +891,7 @@ def load_rows(
 
 
 # --------------------------------------------------------------------------------------------
-# Users, fast: the common record shape checked and gathered in columns, keyed in SQL
+# Users, fast: the usual record checked and gathered in columns, keyed once per batch
 
 _NONE = type(None)
 _TEXT_TYPES = frozenset({str, _NONE})
@@ -1025,8 +1033,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _fast_users_table(users: list[_FastUser], source: str) -> pa.Table:
-    """The gathered users as Arrow columns, still carrying source ids (keyed in SQL next)."""
+def _fast_users_table(users: list[_FastUser], source: str, keys: KeyMaker) -> pa.Table:
+    """The gathered users as Arrow columns of ``users`` rows, keyed with ``keys``."""
     schema = USERS.arrow_schema()
     count = len(users)
     micros: dict[datetime, int] = {}
@@ -1043,7 +1051,7 @@ def _fast_users_table(users: list[_FastUser], source: str) -> pa.Table:
     return pa.table(
         {
             "source": pa.repeat(pa.scalar(source, pa.string()), count),
-            "source_id": pa.array([u[0] for u in users], type=pa.string()),
+            "user_key": column("user_key", [keys.user(u[0]) for u in users]),
             "status": column("status", [u[1] for u in users]),
             "date_last_modified": pa.array(
                 [None if u[2] is None else micros[u[2]] for u in users], type=pa.int64()
@@ -1059,20 +1067,6 @@ def _fast_users_table(users: list[_FastUser], source: str) -> pa.Table:
     )
 
 
-def _keyed(tx: Transaction, table: pa.Table) -> pa.Table:
-    """``source_id`` replaced by ``user_key``: the store's SQL macro, the same key as Python's."""
-    view = "_oneroster_rest_users"
-    tx.con.register(view, table)
-    try:
-        keyed: pa.Table = tx.con.sql(
-            f"SELECT * EXCLUDE (source_id), {SQL_USER_KEY}(?, source_id) AS user_key FROM {view}",
-            params=[DISTRICT],
-        ).to_arrow_table()
-    finally:
-        tx.con.unregister(view)
-    return keyed
-
-
 def load_users(
     tx: Transaction,
     ctx: SyncContext,
@@ -1085,8 +1079,8 @@ def load_users(
 
     The same rows, counts and rejections as :func:`transform_each` over :func:`transform_user`
     followed by :func:`load_rows`, but the usual record skips the per-record transform: its
-    fields are checked and gathered in columns, and its key is computed in SQL when the batch
-    is written (the store's ``edtech_user_key`` macro gives exactly ``KeyMaker.user``). Any
+    fields are checked in place and gathered, and the batch becomes Arrow columns (keys by
+    ``ctx.keys.user``, dates and grade lists parsed once per distinct value) when written. Any
     other record (a ``tobedeleted`` one, a 1.2 ``roles`` list, a value to reject) goes through
     :func:`transform_user`. With ``ctx.keep_identities`` every record does.
 
@@ -1123,8 +1117,7 @@ def load_users(
             changed = [u[2] for u in gathered if u[2] is not None]
             if changed and (newest is None or max(changed) > newest):
                 newest = max(changed)
-            table = _keyed(tx, _fast_users_table(gathered, ctx.source))
-            tx.upsert(USERS, table, run_id=ctx.run_id)
+            tx.upsert(USERS, _fast_users_table(gathered, ctx.source, ctx.keys), run_id=ctx.run_id)
             gathered.clear()
         if slow:
             written = StreamReport("users")  # deletions were counted as the rows came
@@ -1279,7 +1272,12 @@ def sync(ctx: SyncContext) -> SyncReport:
             stream_report = report.stream(name, where=f"{client.url_for(endpoint.path)}")
             stream_report.mode = mode
             pages = _pages(
-                client, endpoint, ctx, filter_since(since) if since else None, config.page_size
+                client,
+                endpoint,
+                ctx,
+                filter_since(since) if since else None,
+                config.page_size,
+                config.read_ahead,
             )
             newest = _load_stream(tx, ctx, endpoint, pages, stream_report, config.batch_size)
             if mode == BULK:

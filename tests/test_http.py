@@ -982,3 +982,52 @@ def test_no_secret_reaches_logs_errors_or_reprs(
     assert "access_token=***" in logged
     leaks = {secret for secret in secrets if secret in logged or any(secret in t for t in texts)}
     assert leaks == set()
+
+
+# -- decoded once, read ahead ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 3])
+def test_json_pages_give_each_body_once_and_in_order_with_or_without_read_ahead(
+    server: HTTPServer, ahead: int
+) -> None:
+    serve_pages(server, USERS, PAGES, style="offset", page_size=2)
+    paginator = OffsetPaginator(items_path="data", page_size=2)
+
+    with fast_client(server) as client:
+        pages = list(client.json_pages(USERS, paginator=paginator, ahead=ahead))
+
+    assert [page.number for page in pages] == [1, 2, 3]
+    assert [[r["id"] for r in page.body["data"]] for page in pages] == [
+        [r["id"] for r in records] for records in PAGES
+    ]
+
+
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_an_error_on_page_2_reaches_the_caller_after_page_1_with_or_without_read_ahead(
+    server: HTTPServer, ahead: int
+) -> None:
+    routes = serve_pages(server, USERS, PAGES, style="offset", page_size=2)
+    inject(server, USERS, ServerFailure(500), query=routes[1].query, times=4)
+    paginator = OffsetPaginator(items_path="data", page_size=2)
+    seen: list[int] = []
+
+    with fast_client(server) as client, pytest.raises(ServerError) as raised:
+        for page in client.json_pages(USERS, paginator=paginator, ahead=ahead):
+            seen.append(page.number)
+
+    assert seen == [1]
+    assert raised.value.page == 2
+
+
+def test_a_caller_that_stops_early_stops_the_read_ahead(server: HTTPServer) -> None:
+    serve_pages(server, USERS, PAGES, style="offset", page_size=2)
+    paginator = OffsetPaginator(items_path="data", page_size=2)
+
+    with fast_client(server) as client:
+        pages = client.json_pages(USERS, paginator=paginator, ahead=1)
+        first = next(pages)
+        pages.close()  # what a for loop that breaks, or an error in the caller, does
+
+    assert first.number == 1
+    assert len(server.log) <= 2  # page 1, and at most the one page read ahead

@@ -17,7 +17,7 @@ Examples
 """
 
 from .auth import Auth, BasicAuth, BearerAuth, OAuth1Auth, OAuth2ClientCredentials
-from .client import DEFAULT_TIMEOUT, HttpClient, RetryPolicy
+from .client import DEFAULT_TIMEOUT, HttpClient, RetryPolicy, read_ahead
 from .errors import (
     AuthenticationError,
     BadResponse,
@@ -87,6 +87,7 @@ __all__ = [
     "json_path",
     "map_transport_error",
     "parse_json",
+    "read_ahead",
     "redact_headers",
     "redact_text",
     "redact_url",

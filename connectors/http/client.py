@@ -23,11 +23,13 @@ timeout=(5, 30))
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -49,13 +51,15 @@ from .errors import (
 from .paginators import Page, PageRequest, Paginator, SinglePagePaginator, query_params
 from .redaction import SCRUBBED_LOGGERS, SCRUBBER, redact_headers, redact_url
 
-__all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy"]
+__all__ = ["DEFAULT_TIMEOUT", "BudgetedRetry", "HttpClient", "RetryPolicy", "read_ahead"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 """(connect, read) seconds."""
 DEFAULT_USER_AGENT = "edtech-map (+https://example.org/edtech-map)"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,98 @@ class BudgetedRetry(Retry):
         return self.get_backoff_time(), "back-off"
 
 
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Yield what ``items`` yields, with up to ``depth`` items fetched ahead in a worker thread.
+
+    A pull spends part of each page waiting for the source and part working on what came;
+    with one page read ahead, the two overlap. Nothing is fetched until the caller first asks.
+    An exception from ``items`` is raised to the caller when it asks for the item that failed,
+    after every item before it. When the caller stops early, the worker finishes the request
+    it is in and stops.
+
+    Examples
+    --------
+    >>> list(read_ahead(iter(range(5)), depth=2))
+    [0, 1, 2, 3, 4]
+    >>> def failing():
+    ...     yield "page 1"
+    ...     raise ValueError("page 2 is broken")
+    >>> pages = read_ahead(failing())
+    >>> next(pages)
+    'page 1'
+    >>> next(pages)
+    Traceback (most recent call last):
+    ...
+    ValueError: page 2 is broken
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, not {depth}")
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put((kind, value), timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not offer("item", item):
+                    return
+        except BaseException as error:  # handed over: the caller raises it in its own thread
+            offer("error", error)
+        else:
+            offer("done", None)
+
+    worker: threading.Thread | None = None
+    try:
+        while True:
+            if worker is None:
+                worker = threading.Thread(target=work, name="edtech-map-read-ahead", daemon=True)
+                worker.start()
+            kind, value = slots.get()
+            if kind == "item":
+                yield cast(T, value)
+            elif kind == "error":
+                raise cast(BaseException, value)
+            else:
+                return
+    finally:
+        stop.set()
+
+
+class _Session(requests.Session):
+    """A ``requests.Session`` that reads the environment's proxy and CA settings once per origin.
+
+    ``requests`` reads them (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ...) on
+    every request, walking all of ``os.environ`` each time; a pull of thousands of pages asks
+    the same question thousands of times. The answer is kept per scheme, host and port, for
+    requests that set none of those things themselves (the client never does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:  # requests' own return type is a TypedDict private to its stubs
+        text = url.decode() if isinstance(url, bytes) else url or ""
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return dict(super().merge_environment_settings(text, proxies, stream, verify, cert))
+        origin = _origin(text)
+        settings = self._environment.get(origin)
+        if settings is None:
+            settings = dict(super().merge_environment_settings(text, {}, None, None, None))
+            self._environment[origin] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 def _full_url(pool: ConnectionPool | None, url: str | None) -> str:
     if pool is None:
         return url or ""
@@ -271,7 +367,7 @@ class HttpClient:
         self.retry = retry or RetryPolicy()
         self.trusted_hosts = frozenset(h.lower() for h in trusted_hosts)
         self._origin = _origin(self.base_url)
-        self.session = requests.Session()
+        self.session: requests.Session = _Session()
         self.adapter = HTTPAdapter(max_retries=self.retry.to_urllib3())
         self.session.mount("https://", self.adapter)
         self.session.mount("http://", self.adapter)
@@ -361,11 +457,15 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         paginator: Paginator | None = None,
+        ahead: int = 0,
     ) -> Iterator[Page]:
         """Yield each page as a :class:`Page` with its JSON body, decoded once, lazily.
 
         Like :meth:`pages` with ``expect_json=True``, but the caller gets the body the client
         already parsed (and the paginator read) instead of decoding ``response.json()`` again.
+        With ``ahead`` > 0 the next pages are fetched in a worker thread while the caller works
+        on this one (:func:`read_ahead`); errors still reach the caller at the page they
+        belong to.
 
         Examples
         --------
@@ -380,7 +480,8 @@ class HttpClient:
         def fetch(request: PageRequest) -> tuple[requests.Response, Any]:
             return self._get(self.url_for(request.url), request.params, request.number, True)
 
-        return chosen.walk(fetch, self.url_for(path_or_url), params)
+        pages = chosen.walk(fetch, self.url_for(path_or_url), params)
+        return read_ahead(pages, ahead) if ahead > 0 else pages
 
     def close(self) -> None:
         """Close the session, its connection pool and the auth's token connections."""
