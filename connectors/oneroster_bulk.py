@@ -81,14 +81,22 @@ from connectors.oneroster_csv import (
     parse_date,
     parse_datetime,
 )
-from edtech_map.store import ENROLLMENTS, IDENTITIES, USERS, TableSpec, Transaction
+from edtech_map.store import (
+    CLASSES,
+    COURSES,
+    ENROLLMENTS,
+    IDENTITIES,
+    USERS,
+    TableSpec,
+    Transaction,
+)
 
 __all__ = ["BULK_STREAMS", "Staged", "drop", "load", "stage"]
 
 log = logging.getLogger(__name__)
 
 #: The streams read set-at-a-time; the other files are small and go row by row.
-BULK_STREAMS = frozenset({"users", "enrollments"})
+BULK_STREAMS = frozenset({"courses", "classes", "users", "enrollments"})
 #: What Python's ``str.strip()`` removes (every character ``str.isspace()`` is true for).
 _STRIP = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
@@ -163,7 +171,7 @@ def stage(bundle: Bundle, stream: str, ctx: SyncContext) -> Staged | None:
             header = next(reader, None)
             if header is None or reader.line_num != 1:
                 return None
-        keep = _keep(ctx) if stream == "enrollments" else False
+        keep = False if bundle_file.spec.personal else _keep(ctx)
         layout = _layout(
             header, bundle_file, scratch, keep, _unread(bundle_file.spec, ctx.keep_identities)
         )
@@ -275,6 +283,10 @@ def _map_grades(raw: str) -> Any:
     return list(_grade_codes(raw))
 
 
+def _map_lower(raw: str) -> Any:
+    return raw.lower() if raw else None
+
+
 _TYPES: dict[str, tuple[Mapper, pa.DataType]] = {
     "status": (_map_status, pa.string()),
     "datetime": (parse_datetime, pa.timestamp("us", tz="UTC")),
@@ -283,9 +295,17 @@ _TYPES: dict[str, tuple[Mapper, pa.DataType]] = {
     "user_role": (_map_user_role, pa.string()),
     "role": (_map_role, pa.string()),
     "grades": (_map_grades, pa.list_(pa.string())),
+    "lower": (_map_lower, pa.string()),
 }
 #: stream -> (OneRoster column, kind of check) for the columns checked per distinct value.
 _CHECKED = {
+    "courses": (("status", "status"), ("dateLastModified", "datetime"), ("grades", "grades")),
+    "classes": (
+        ("status", "status"),
+        ("dateLastModified", "datetime"),
+        ("grades", "grades"),
+        ("classType", "lower"),
+    ),
     "users": (
         ("status", "status"),
         ("dateLastModified", "datetime"),
@@ -359,6 +379,70 @@ _IDENTITY_SQL = {
 }
 
 
+#: stream -> store column -> OneRoster column, for the plain texts ('' is NULL) and the lists.
+_TEXTS = {
+    "courses": {
+        "title": "title",
+        "course_code": "courseCode",
+        "school_year_key": "schoolYearSourcedId",
+        "org_key": "orgSourcedId",
+    },
+    "classes": {
+        "title": "title",
+        "class_code": "classCode",
+        "location": "location",
+        "course_key": "courseSourcedId",
+        "school_key": "schoolSourcedId",
+    },
+}
+_LISTS = {
+    "courses": {"subjects": "subjects", "subject_codes": "subjectCodes"},
+    "classes": {
+        "term_keys": "termSourcedIds",
+        "subjects": "subjects",
+        "subject_codes": "subjectCodes",
+        "periods": "periods",
+    },
+}
+
+
+def _split_list(text: str) -> str:
+    """SQL of :func:`connectors.oneroster_csv.split_list` of a text."""
+    return (
+        f"list_filter(list_transform(string_split({text}, ','), "
+        f"lambda x: _oneroster_strip(x)), lambda x: x <> '')"
+    )
+
+
+def _catalogue_sql(staged: Staged, ctx: SyncContext, m: dict[str, str], joins: str) -> str:
+    """SELECT of the rows of ``courses`` and ``classes`` (not people: their ids are kept)."""
+    stream, table = staged.stream, _table_of(staged.stream)
+    sid = _value(staged, "sourcedId")
+    tomb = f"coalesce({m['status']}.value = '{TOBEDELETED}', false)"
+    others = " AND ".join(f"{alias}.ok" for column, alias in m.items() if column != "status")
+    layout = staged.layout
+    computed = {
+        "source": _q(ctx.source),
+        table.primary_key[1]: sid,
+        "status": f"{m['status']}.value",
+        "date_last_modified": f"{m['dateLastModified']}.value",
+        "grades": f"{m['grades']}.value",
+        "extensions": "NULL::JSON",
+        **{name: f"nullif({_value(staged, c)}, '')" for name, c in _TEXTS[stream].items()},
+        **{name: _split_list(_value(staged, c)) for name, c in _LISTS[stream].items()},
+    }
+    if "classType" in m:
+        computed["class_type"] = f"{m['classType']}.value"
+    return f"""
+        SELECT line,
+               n BETWEEN {layout.min_width} AND {layout.width} AND {sid} <> ''
+                   AND {m["status"]}.ok AND ({tomb} OR ({others})) AS clean,
+               {tomb} AS tomb,
+               {", ".join(f"{computed[c]} AS {c}" for c in table.columns)}
+        FROM {staged.prefix}_lines {joins}
+    """
+
+
 def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -> str:
     """SELECT of the rows table: line, clean, tomb, the store columns (and identity ones)."""
     joins = " ".join(
@@ -366,6 +450,8 @@ def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -
         for n, (column, table) in enumerate(checks)
     )
     m = {column: f"m{n}" for n, (column, _table) in enumerate(checks)}
+    if staged.stream in _TEXTS:
+        return _catalogue_sql(staged, ctx, m, joins)
     width, min_width = staged.layout.width, staged.layout.min_width
     shape = f"n BETWEEN {min_width} AND {width}"
     sid = _value(staged, "sourcedId")
@@ -373,10 +459,7 @@ def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -
     source = _q(ctx.source)
     if staged.stream == "users":
         others = " AND ".join(f"{m[c]}.ok" for c, _ in checks if c != "status")
-        org_list = (
-            f"list_filter(list_transform(string_split({_value(staged, 'orgSourcedIds')}, ','), "
-            f"lambda x: _oneroster_strip(x)), lambda x: x <> '')"
-        )
+        org_list = _split_list(_value(staged, "orgSourcedIds"))
         identity = ", ".join(
             f"nullif({_value(staged, column)}, '') AS {name}"
             for name, column in _IDENTITY_SQL.items()
@@ -439,7 +522,9 @@ def _rows_sql(staged: Staged, ctx: SyncContext, checks: list[tuple[str, str]]) -
 
 
 def _table_of(stream: str) -> TableSpec:
-    return USERS if stream == "users" else ENROLLMENTS
+    return {"courses": COURSES, "classes": CLASSES, "users": USERS, "enrollments": ENROLLMENTS}[
+        stream
+    ]
 
 
 def _python_rows(

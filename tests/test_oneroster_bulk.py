@@ -20,7 +20,7 @@ from connectors.base import SyncContext
 from edtech_map.errors import EdtechMapError
 from edtech_map.store import Store
 
-TABLES = ("users", "enrollments", "identities", "orgs", "classes")
+TABLES = ("users", "enrollments", "identities", "orgs", "classes", "courses")
 SPACE = ["", " ", "\t", "\u00a0", "\u3000 "]
 
 USER_IDS = ["u1", "u2", "u3", " u1", "u4 ", "", "  ", "stu-\u00e9", "u,5"]
@@ -82,6 +82,36 @@ enrollment_rows = st.tuples(
     st.sampled_from(DATES),
     st.sampled_from(DATES),
 )
+class_rows = st.tuples(
+    padded(["cls-1", "cls-2", "cls-3", ""]),
+    st.sampled_from(STATUSES),
+    st.sampled_from(DATETIMES),
+    st.sampled_from(["", "Algebra", " Art  I "]),
+    st.sampled_from(GRADES),
+    st.sampled_from(["", "crs-1"]),
+    st.sampled_from(["", "Scheduled", "HOMEROOM", "\u0130ndependent"]),
+    st.sampled_from(["", "org-1", "org-9"]),
+    st.sampled_from(["", "t1", "t1,t2", " t2 , , t1"]),
+    st.sampled_from(["", "Math", "Science, Physics"]),
+    st.sampled_from(["", "1", "1,2", " 3 ,"]),
+    st.sampled_from(["", "meta"]),
+)
+course_rows = st.tuples(
+    padded(["crs-1", "crs-2", ""]),
+    st.sampled_from(STATUSES),
+    st.sampled_from(DATETIMES),
+    st.sampled_from(["", "Algebra I"]),
+    st.sampled_from(["", "ALG-1"]),
+    st.sampled_from(GRADES),
+    st.sampled_from(["", "org-1"]),
+    st.sampled_from(["", "Math", "Math, ,Science"]),
+    st.sampled_from(["", "01234", "a,b"]),
+)
+CLASS_HEADER = ["sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId",
+                "classType", "schoolSourcedId", "termSourcedIds", "subjects", "periods",
+                "metadata.note"]  # fmt: skip
+COURSE_HEADER = ["sourcedId", "status", "dateLastModified", "title", "courseCode", "grades",
+                 "orgSourcedId", "subjects", "subjectCodes"]  # fmt: skip
 #: How one line of a file is written: plain, quoted, odd (ragged, blank, broken quoting).
 line_styles = st.sampled_from(
     [
@@ -128,6 +158,9 @@ bundles = st.fixed_dictionaries(
     {
         "users": st.lists(st.tuples(user_rows, line_styles), max_size=12),
         "enrollments": st.lists(st.tuples(enrollment_rows, line_styles), max_size=12),
+        "classes": st.lists(st.tuples(class_rows, line_styles), max_size=8),
+        "courses": st.lists(st.tuples(course_rows, line_styles), max_size=8),
+        "keep_extensions": st.booleans(),
         "mode": st.sampled_from(["bulk", "delta", None]),
         "version": st.sampled_from(["1.1", "1.2"]),
         "drop_role_column": st.booleans(),
@@ -165,13 +198,18 @@ def bundle_files(spec: dict[str, Any]) -> dict[str, str]:
     files = {
         "users.csv": render(user_header, users, spec["bom"]),
         "enrollments.csv": render(ENROLLMENT_HEADER, spec["enrollments"], False),
+        "classes.csv": render(CLASS_HEADER, spec["classes"], False),
+        "courses.csv": render(COURSE_HEADER, spec["courses"], spec["bom"]),
     }
+    if spec["mode"] is not None:
+        files["orgs.csv"] = BASE["orgs.csv"]
     if spec["no_trailing_newline"]:
         files = {name: text.rstrip("\n") for name, text in files.items()}
     if spec["mode"] is not None:
         files["manifest.csv"] = (
             f"propertyName,value\noneroster.version,{spec['version']}\n"
             f"file.users,{spec['mode']}\nfile.enrollments,{spec['mode']}\n"
+            f"file.classes,{spec['mode']}\nfile.courses,{spec['mode']}\nfile.orgs,bulk\n"
         )
     return files
 
@@ -199,7 +237,7 @@ def outcome(store: Store, path: Path, spec: dict[str, Any], bulk: bool) -> dict[
     ctx = SyncContext(
         store=store,
         source="sis",
-        options={"path": path, "bulk": bulk},
+        options={"path": path, "bulk": bulk, "keep_extensions": spec["keep_extensions"]},
         strict=spec["strict"],
         keep_identities=spec["keep_identities"],
     )
@@ -260,6 +298,13 @@ def test_bulk_and_per_row_paths_agree(
     assert before == snapshot(rows_store)
     by_rows = outcome(rows_store, path, spec, bulk=False)
     by_bulk = outcome(bulk_store, path, spec, bulk=True)
+    assert by_bulk.keys() == by_rows.keys()
+    for part in ("error", "warnings"):
+        assert by_bulk.get(part) == by_rows.get(part), part
+    for name, stream in by_rows.get("streams", {}).items():
+        assert by_bulk["streams"][name] == stream, name
+    for table, rows in by_rows["store"].items():
+        assert by_bulk["store"][table] == rows, table
     assert by_bulk == by_rows
     # put both stores back where they started for the next example
     if "error" not in by_rows:
