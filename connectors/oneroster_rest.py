@@ -167,7 +167,7 @@ class Config(BaseModel):
     retries: int = Field(5, ge=0, description="Retries of one request (429, 5xx, timeouts).")
     backoff_factor: float = Field(1.0, ge=0, description="Exponential back-off factor.")
     max_retry_time: float = Field(300.0, gt=0, description="Cap on retrying one request, s.")
-    batch_size: int = Field(5000, ge=1, description="Rows per Arrow batch written to the store.")
+    batch_size: int = Field(20_000, ge=1, description="Rows per Arrow batch written to the store.")
     read_ahead: int = Field(
         1, ge=0, le=8, description="Pages fetched ahead while the last one is loaded (0: none)."
     )
@@ -918,8 +918,22 @@ _UNSET = object()
 _CHECKED_TEXT = (*_PERSONAL_TEXT, *_PERSONAL_TEXT_12)
 _CACHE_LIMIT = 4096
 
-_FastUser = tuple[str, str, datetime | None, bool | None, str | None, list[str], list[str]]
-"""(sourcedId, status, dateLastModified, enabled, role, org keys, grades) of one user."""
+_FastUser = tuple[str, str, int | None, bool | None, str | None, list[str], list[str]]
+"""(sourcedId, status, dateLastModified in µs since 1970 UTC, enabled, role, org keys, grades)."""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    """An aware date-time as whole microseconds since 1970-01-01 UTC (Arrow's timestamp[us])."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros: int) -> datetime:
+    """The inverse of :func:`_micros`, in UTC (as ``parse_datetime`` gives)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 class _FastUsers:
@@ -935,7 +949,7 @@ class _FastUsers:
     """
 
     def __init__(self) -> None:
-        self._dates: dict[str, datetime | None] = {}
+        self._dates: dict[str, int | None] = {}
         self._grades: dict[tuple[str, ...], list[str] | None] = {}
 
     def values(self, raw: Any) -> _FastUser | None:
@@ -980,13 +994,14 @@ class _FastUsers:
             grades,
         )
 
-    def _date(self, text: str) -> datetime | object | None:
+    def _date(self, text: str) -> int | object | None:
         found = self._dates.get(text, _UNSET)
         if found is _UNSET:
             try:
-                found = oneroster_csv.parse_datetime(text)
+                moment = oneroster_csv.parse_datetime(text)
             except ValueError:
                 return _UNSET
+            found = None if moment is None else _micros(moment)
             if len(self._dates) >= _CACHE_LIMIT:
                 self._dates.clear()
             self._dates[text] = found
@@ -1029,19 +1044,10 @@ class _FastUsers:
         return found  # type: ignore[return-value]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def _fast_users_table(users: list[_FastUser], source: str, keys: KeyMaker) -> pa.Table:
     """The gathered users as Arrow columns of ``users`` rows, keyed with ``keys``."""
     schema = USERS.arrow_schema()
     count = len(users)
-    micros: dict[datetime, int] = {}
-    for user in users:
-        when = user[2]
-        if when is not None and when not in micros:
-            micros[when] = (when - _EPOCH) // _MICROSECOND
     roles = [u[4] for u in users]
     orgs = [u[5] for u in users]
 
@@ -1053,9 +1059,9 @@ def _fast_users_table(users: list[_FastUser], source: str, keys: KeyMaker) -> pa
             "source": pa.repeat(pa.scalar(source, pa.string()), count),
             "user_key": column("user_key", [keys.user(u[0]) for u in users]),
             "status": column("status", [u[1] for u in users]),
-            "date_last_modified": pa.array(
-                [None if u[2] is None else micros[u[2]] for u in users], type=pa.int64()
-            ).cast(schema.field("date_last_modified").type),
+            "date_last_modified": pa.array([u[2] for u in users], type=pa.int64()).cast(
+                schema.field("date_last_modified").type
+            ),
             "enabled": column("enabled", [u[3] for u in users]),
             "primary_role": column("primary_role", roles),
             "roles": column("roles", [[r] if r else [] for r in roles]),
@@ -1073,7 +1079,7 @@ def load_users(
     pages: Iterator[tuple[int, list[Any]]],
     *,
     report: StreamReport,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
 ) -> datetime | None:
     """Transform and load pages of REST users, in Arrow batches; return the newest change.
 
@@ -1115,8 +1121,8 @@ def load_users(
         nonlocal newest
         if gathered:
             changed = [u[2] for u in gathered if u[2] is not None]
-            if changed and (newest is None or max(changed) > newest):
-                newest = max(changed)
+            if changed and (newest is None or _moment(max(changed)) > newest):
+                newest = _moment(max(changed))
             tx.upsert(USERS, _fast_users_table(gathered, ctx.source, ctx.keys), run_id=ctx.run_id)
             gathered.clear()
         if slow:
