@@ -529,6 +529,16 @@ def _scan(path: Path, delimiter: str) -> _Scan | None:
     return _Scan(records=lines - blanks, trailing_blank=first_blank is not None)
 
 
+def _sql_strip(text: str) -> str:
+    """SQL for Python's ``text.strip() or None``; trim() with a set of characters is slow, so
+    only values that start or end with white space go through it."""
+    ws = _SQL_WHITESPACE
+    return (
+        f"nullif(CASE WHEN contains({ws}, left({text}, 1)) OR contains({ws}, right({text}, 1))"
+        f" THEN trim({text}, {ws}) ELSE {text} END, '')"
+    )
+
+
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -676,6 +686,7 @@ def stage_usage_csv(
         for name in lookups:
             con.unregister(name)
         con.execute(f"DROP TABLE IF EXISTS {raw}")
+        con.execute(f"DROP TABLE IF EXISTS {table}__keys")
 
 
 def _stage_rows(
@@ -702,13 +713,7 @@ def _stage_rows(
         return f"{alias}.v{column[name][1:]}" if name else "CAST(NULL AS VARCHAR)"
 
     def stripped(name: str) -> str:
-        # Python's str.strip() in SQL; trim() with a set of characters is slow, so only
-        # values that start or end with white space go through it.
-        text, ws = f"coalesce({name}, '')", _SQL_WHITESPACE
-        return (
-            f"nullif(CASE WHEN contains({ws}, left({text}, 1)) OR contains({ws}, right({text}, 1))"
-            f" THEN trim({text}, {ws}) ELSE {text} END, '') AS v{name[1:]}"
-        )
+        return f"{_sql_strip(f'coalesce({name}, {chr(39) * 2})')} AS v{name[1:]}"
 
     def distinct(name: str) -> list[str]:
         rows = con.execute(f"SELECT DISTINCT {raw_of(name)} FROM {raw} AS r").fetchall()
@@ -780,7 +785,14 @@ def _stage_rows(
         tool = f"[{{'kind': 'name', 'value': {_sql_text(mapping.tool)}}}]"
         apps = f"CASE WHEN len({apps}) = 0 THEN CAST({tool} AS {app_type}) ELSE {apps} END"
     user = value_of(mapping.user)
-    user_key = f"edtech_user_key({_sql_text(mapping.user_namespace)}, {user})"
+    # One key per distinct user id, not per row: the HMAC is the dearest part of a row.
+    namespace, user_raw = _sql_text(mapping.user_namespace), raw_of(mapping.user)
+    con.execute(
+        f"CREATE TEMP TABLE {table}__keys AS SELECT raw, edtech_user_key({namespace}, "
+        f"{_sql_strip('raw')}) AS key FROM (SELECT DISTINCT {user_raw} AS raw FROM {raw} AS r)"
+    )
+    joins.append(f"JOIN {table}__keys AS k ON k.raw = {user_raw}")
+    user_key = "k.key"
     # The id of a row without one: content_hash of the row with the person's key for their id,
     # as canonical JSON (sorted keys, no spaces, non-ASCII as is; control characters other
     # than tab never get here, see _scan).
