@@ -725,8 +725,12 @@ class _Shape:
     def node_id(self, dotted: str) -> str:
         """``_node_id``: a bare IRI string, or an object's ``id``/``@id`` string, stripped."""
         _, inner = self.get(dotted, "id")
+        # A bare IRI is read again on its own (one more parse, for those records only):
+        # listing the node among the strings would serialise it on every record where it
+        # is an object.
         value = (
-            f"CASE WHEN {self.type(dotted)} = 'VARCHAR' THEN {self.text(dotted)} "
+            f"CASE WHEN {self.type(dotted)} = 'VARCHAR' "
+            f"THEN json_extract_string(rec, {_q(self._path(dotted))}) "
             f"WHEN {self.type(dotted)} = 'OBJECT' THEN {inner} END"
         )
         return f"nullif({_MACRO}strip({value}), '')"
@@ -823,7 +827,7 @@ def _fast_sql(source: str) -> str:
     return f"""
     WITH parsed AS (
         SELECT line, idx, prefix, {columns} FROM (
-            SELECT line, idx, prefix, json_type(rec, {types}) AS jt,
+            SELECT line, idx, prefix, rec, json_type(rec, {types}) AS jt,
                    json_extract_string(rec, {strings}) AS js, json_keys(rec, {objects}) AS jk
             FROM {source})
     ), named AS (
@@ -851,14 +855,14 @@ def _fast_sql(source: str) -> str:
             coalesce(list_has_any(list_transform(extension_keys, lambda k: {m}key(k)), {wanted}), false)
             OR coalesce(list_has_any(list_transform(object_extension_keys, lambda k: {m}key(k)),
                                      {wanted}), false) AS hinted,
-            CASE WHEN regexp_matches(object_id, {_q(_HTTP_ORIGIN)})
-                 THEN lower(regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, 1)) || '://'
-                      || lower(regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, 2)) END AS origin,
+            regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, ['scheme', 'host']) AS url,
             coalesce({school}) AS school_id,
             coalesce({klass}) AS class_id
         FROM named
     ), timed AS (
         SELECT *,
+            CASE WHEN url.host <> '' THEN lower(url.scheme) || '://' || lower(url.host) END
+                AS origin,
             CASE WHEN regexp_matches(duration_text, {_q(_WHOLE_DURATION)})
                       AND duration_text NOT IN ('P', 'PT') AND NOT suffix(duration_text, 'T')
                  THEN 0.0
@@ -1060,17 +1064,17 @@ def stage_caliper(
         return False
     t = _ident(f"_{table}_caliper")[:-1]
     helpers = [f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"']
-    _install_macros(con)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {helpers[0]} AS "
-            "SELECT n AS line, n < count(*) OVER () AS newline, "
+            "SELECT n AS line, n < count(*) OVER () OR cr AS newline, "
             "CASE WHEN n = 1 AND starts_with(s, chr(65279)) THEN substr(s, 2) ELSE s END AS text "
-            "FROM (SELECT n, CASE WHEN suffix(s, chr(13)) THEN s[:-2] ELSE s END AS s FROM ("
+            "FROM (SELECT n, suffix(s, chr(13)) AS cr, "
+            "CASE WHEN suffix(s, chr(13)) THEN s[:-2] ELSE s END AS s FROM ("
             "SELECT generate_subscripts(l, 1) AS n, unnest(l) AS s FROM ("
             f"SELECT string_split(content, chr(10)) AS l FROM read_text({_q(str(path))}))))"
         )
-    except duckdb.Error:  # not UTF-8 (the Python reader replaces what it cannot decode)
+    except duckdb.Error:  # not UTF-8 (Python replaces what it cannot decode), or over 4 GB
         _drop(con, helpers)
         return False
     try:
@@ -1079,6 +1083,7 @@ def stage_caliper(
         ).fetchall()
         if bare_cr[0][0]:  # Python also ends a line at a lone \r
             return False
+        _install_macros(con)
         _stage(con, t, table, config)
         return True
     finally:
