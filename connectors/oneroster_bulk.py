@@ -1,6 +1,6 @@
-"""The set-at-a-time path for the big OneRoster CSV files: ``users.csv`` and ``enrollments.csv``.
+"""The set-at-a-time path for the big OneRoster CSV files (courses, classes, users, enrollments).
 
-:func:`connectors.oneroster_csv.sync` reads these two files here, in DuckDB, instead of one
+:func:`connectors.oneroster_csv.sync` reads these files here, in DuckDB, instead of one
 Python call per row, with the same rows, counts and rejections as the per-row path:
 
 1. :func:`stage` (before the pull's transaction) reads the file's text with ``read_text`` and
@@ -9,9 +9,10 @@ Python call per row, with the same rows, counts and rejections as the per-row pa
    valid UTF-8, a header over several lines, a quoted field with a line break, a stray quote,
    a carriage return inside a line, a NUL, a line longer than the csv module's field limit,
    extension columns to keep, a damaged zip member. Zip members are first copied (through
-   the size cap) to a temporary file.
+   the size cap) to a file beside the store.
 2. Fields are split in SQL; every check that depends only on one value (status, dates, booleans,
-   grades, roles) is made once per *distinct* value by the per-row parsers and joined back.
+   grades, roles, class types) is made once per *distinct* value by the per-row parsers and
+   joined back.
    People's ids become keys with the ``edtech_user_key`` SQL macro (exactly ``KeyMaker.user``).
 3. :func:`load` (inside the transaction) hands every row SQL does not find clean to the
    per-row transform, so each rejection has the per-row message; repeated keys are rejected in
@@ -188,7 +189,7 @@ def stage(bundle: Bundle, stream: str, ctx: SyncContext) -> Staged | None:
         columns={name: i for i, name in enumerate(layout.names) if name is not None},
     )
     try:
-        path = _local_path(bundle, bundle_file.member, staged)
+        path = _local_path(bundle, bundle_file.member, staged, ctx.store.path.parent)
         if path is None or not _read_lines(ctx.store.con, path, staged):
             drop(staged, ctx)
             return None
@@ -199,8 +200,12 @@ def stage(bundle: Bundle, stream: str, ctx: SyncContext) -> Staged | None:
     return staged
 
 
-def _local_path(bundle: Bundle, member: str, staged: Staged) -> Path | None:
-    """A file DuckDB can read: the folder's own file, or the zip member copied through the cap."""
+def _local_path(bundle: Bundle, member: str, staged: Staged, workspace: Path) -> Path | None:
+    """A file DuckDB can read: the folder's own file, or the zip member copied through the cap.
+
+    The copy (mode 0600) goes beside the store, which already holds the roster, never to a
+    shared temporary folder; it is deleted when the pull ends.
+    """
     if bundle._zip is None:
         path = bundle.path / member
         return None if any(c in str(path) for c in "*?[]{}'") else path

@@ -3,7 +3,9 @@
 Reads ``manifest.csv`` (bulk, delta or absent per file; ``oneroster.version``), then
 ``orgs``, ``academicSessions``, ``courses``, ``classes``, ``users``, 1.2's ``roles`` and
 ``userProfiles``, and ``enrollments``, with Python's :mod:`csv` module in bounded batches so
-that every problem names its file and physical line. People become pseudonymous keys in the
+that every problem names its file and physical line. The big files (courses, classes, users,
+enrollments) go set-at-a-time in DuckDB instead (:mod:`connectors.oneroster_bulk`), with the
+same rows, counts and rejections; a file that path cannot read exactly falls back to this one. People become pseudonymous keys in the
 first transform; names, e-mails, usernames and raw user ids never reach the store unless the
 caller opts in (``keep_identities``), and a ``password`` column is never read at all.
 
