@@ -825,33 +825,48 @@ def _fast_sql(source: str) -> str:
     wanted = _sql_list(_WANTED)
     people = _sql_list(sorted(_PEOPLE))
     return f"""
-    WITH parsed AS (
+    WITH parsed AS MATERIALIZED (
         SELECT line, idx, prefix, {columns} FROM (
             SELECT line, idx, prefix, rec, json_type(rec, {types}) AS jt,
                    json_extract_string(rec, {strings}) AS js, json_keys(rec, {objects}) AS jk
             FROM {source})
+    ), roles AS (  -- a role once per distinct membership.roles, not once per event
+        SELECT *, CASE roles_kind
+                      WHEN 'one' THEN {m}role(roles_json)
+                      WHEN 'list' THEN {m}role_pick(list_transform(role_items, lambda x: {m}role(x)))
+                      ELSE 'unknown' END AS role
+        FROM (
+            SELECT *,
+                CASE WHEN membership_type IS DISTINCT FROM 'OBJECT'
+                       OR roles_type IS NULL OR roles_type = 'NULL'
+                       OR (roles_type = 'VARCHAR' AND roles_json = '')
+                       OR (roles_type = 'ARRAY' AND len(role_items) = 0) THEN 'hint'
+                     WHEN roles_type = 'VARCHAR' AND {m}ascii(roles_json) THEN 'one'
+                     WHEN roles_type = 'ARRAY'
+                          AND list_bool_and(list_transform(role_types, lambda x: x = 'VARCHAR'))
+                          AND list_bool_and(list_transform(role_items, lambda x: {m}ascii(x)))
+                          THEN 'list'
+                     ELSE 'py' END AS roles_kind
+            FROM (
+                SELECT *,
+                    CASE WHEN roles_type = 'ARRAY'
+                         THEN json_extract_string(roles_json, '$[*]') END AS role_items,
+                    CASE WHEN roles_type = 'ARRAY'
+                         THEN json_type(roles_json, '$[*]') END AS role_types
+                FROM (SELECT DISTINCT membership_type, roles_type, roles_json FROM parsed)))
     ), named AS (
-        SELECT *, {m}canonical(type_tail) AS event_type, {m}kind(type_tail) AS record_kind,
-               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind, {kinds},
-               CASE WHEN roles_type = 'ARRAY'
-                    THEN json_extract_string(roles_json, '$[*]') END AS role_items,
-               CASE WHEN roles_type = 'ARRAY'
-                    THEN json_type(roles_json, '$[*]') END AS role_types
-        FROM parsed
+        SELECT parsed.*, roles.roles_kind, roles.role,
+               {m}canonical(type_tail) AS event_type, {m}kind(type_tail) AS record_kind,
+               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind, {kinds}
+        FROM parsed JOIN roles
+            ON parsed.membership_type IS NOT DISTINCT FROM roles.membership_type
+            AND parsed.roles_type IS NOT DISTINCT FROM roles.roles_type
+            AND parsed.roles_json IS NOT DISTINCT FROM roles.roles_json
     ), derived AS (
         SELECT *,
             {m}strip(CASE WHEN action IN ('LoggedOut', 'TimedOut') AND session_type = 'OBJECT'
                       AND coalesce(session_duration_type <> 'NULL', false)
                       THEN session_duration ELSE duration END) AS duration_text,
-            CASE WHEN membership_type IS DISTINCT FROM 'OBJECT'
-                   OR roles_type IS NULL OR roles_type = 'NULL'
-                   OR (roles_type = 'VARCHAR' AND roles_json = '')
-                   OR (roles_type = 'ARRAY' AND len(role_items) = 0) THEN 'hint'
-                 WHEN roles_type = 'VARCHAR' AND {m}ascii(roles_json) THEN 'one'
-                 WHEN roles_type = 'ARRAY'
-                      AND list_bool_and(list_transform(role_types, lambda x: x = 'VARCHAR'))
-                      AND list_bool_and(list_transform(role_items, lambda x: {m}ascii(x))) THEN 'list'
-                 ELSE 'py' END AS roles_kind,
             coalesce(list_has_any(list_transform(extension_keys, lambda k: {m}key(k)), {wanted}), false)
             OR coalesce(list_has_any(list_transform(object_extension_keys, lambda k: {m}key(k)),
                                      {wanted}), false) AS hinted,
@@ -907,9 +922,6 @@ def _fast_sql(source: str) -> str:
             WHEN object_id IS NOT NULL AND regexp_matches(object_id, '[\\x00-\\x20]') THEN 'py'
             ELSE 'event'
         END AS status,
-        CASE roles_kind WHEN 'one' THEN {m}role(roles_json)
-             WHEN 'list' THEN {m}role_pick(list_transform(role_items, lambda x: {m}role(x)))
-             ELSE 'unknown' END AS role,
         list_filter([
             CASE WHEN ed_app IS NOT NULL THEN {{'kind': 'caliper_app_id', 'value': ed_app}} END,
             CASE WHEN object_kind = 'SoftwareApplication' AND object_id IS NOT NULL
@@ -1102,7 +1114,7 @@ def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {recs} AS
         WITH l AS (
-            SELECT line, text, CASE WHEN json_valid(text) THEN {shape} END AS jt
+            SELECT line, text, try({shape}) AS jt  -- NULL: not JSON to DuckDB
             FROM {lines} WHERE NOT {blank}
         ), k AS (
             SELECT line, text,
