@@ -607,7 +607,8 @@ def stage_usage_csv(
     Returns False, creating nothing, when the file cannot be staged exactly: not UTF-8 text,
     control characters, a lone CR, blank lines between records, quoting that DuckDB and
     Python's :mod:`csv` could read differently (or a quoted line break), a row with the wrong
-    number of fields, a repeated column name, or an empty file. The caller then reads the
+    number of fields, a field longer than :func:`csv.field_size_limit`, a repeated column
+    name, or an empty file. The caller then reads the
     file with :func:`read_usage_csv`, which reports each of these as it always has.
 
     Raises
@@ -672,11 +673,14 @@ def stage_usage_csv(
     lookups: list[str] = []
     try:
         # Row ids follow file order; inside a transaction they start at a large offset.
-        found, base, top = con.execute(
-            f"SELECT count(*), min(rowid), max(rowid) FROM {raw}"
+        longest = ", ".join(f"coalesce(max(length({n})), 0)" for n in names)
+        found, base, top, widest = con.execute(
+            f"SELECT count(*), min(rowid), max(rowid), greatest({longest}) FROM {raw}"
         ).fetchall()[0]
         if found != scan.records or not found or top - base + 1 != found:
             return False
+        if widest > csv.field_size_limit():
+            return False  # the csv module refuses the file: let it say so
         first = con.execute(f"SELECT * FROM {raw} WHERE rowid = ?", [base]).fetchall()
         if [v or "" for v in first[0]] != raw_header:
             return False

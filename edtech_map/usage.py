@@ -637,6 +637,7 @@ def ingest(
                 if stager is not None and stager(
                     tx.con, path, _STAGE_TABLE, options=fmt_options, timezone=timezone
                 ):
+                    logger.info("%s: read in bulk", path)
                     if batch:  # earlier files' events first, so that the anti-join sees them
                         _write_batch(tx, batch, run_id=report.run_id)
                         batch.clear()

@@ -294,6 +294,7 @@ def test_a_clean_file_is_ingested_in_bulk_with_exact_lines(
         (DAILY.replace(",Mathly,12.5", ', "Mathly",12.5'), "a space before a quote"),
         (DAILY.replace("\n", "\r"), "lone carriage returns"),
         (DAILY.replace("Mathly,5", "Ma\x01thly,5"), "a control character"),
+        (DAILY.replace("Mathly,5", "M" + "a" * 131_072 + ",5"), "a field csv refuses"),
     ],
 )
 def test_files_bulk_cannot_read_exactly_fall_back_and_match_per_record(
