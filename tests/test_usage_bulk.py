@@ -111,7 +111,8 @@ def _field(draw: Any, column: str, mapping: ColumnMapping | None) -> str:
         pick = APPS
     if draw(st.integers(0, 9)) == 0:
         pick = ANY  # now and then, anything in any column
-    return draw(PAD) + draw(pick) + draw(PAD)
+    text: str = draw(PAD) + draw(pick) + draw(PAD)
+    return text
 
 
 def _quoted(draw: Any, value: str, delimiter: str) -> str:
