@@ -779,8 +779,31 @@ def _record_sql() -> tuple[str, str, str, str]:
     cols["federated_type"] = r.type("federatedSession")
     cols["extension_keys"] = r.keys("extensions")
     cols["object_extension_keys"] = r.keys("object.extensions")
+    for i, candidate in enumerate(_CANDIDATES):  # as JSON, for _orgs_sql
+        cols[f"c{i}"] = (
+            f"CASE WHEN {r.type(candidate)} = 'VARCHAR' THEN to_json({r.text(candidate)}) "
+            f"WHEN {r.type(candidate)} <> 'NULL' THEN {r.raw(candidate)} END"
+        )
+    for dotted in ("", "actor", "edApp", "object", "membership", "session"):
+        r.keys(dotted)
+    cols["duplicates"] = (
+        "coalesce(list_bool_or(list_transform(jk, lambda k: "
+        "coalesce(len(k) <> len(list_distinct(k)), false))), false)"
+    )
+    return (", ".join(f"{expr} AS {name}" for name, expr in cols.items()), *r.sql())
+
+
+_CANDIDATES = ("group", "membership.organization", "object.isPartOf")
+
+
+def _orgs_sql() -> tuple[str, str, str, str]:
+    """Like :func:`_record_sql`, over a document holding only the three places a class or
+    school is found (``group``, ``membership.organization``, ``object.isPartOf``), so the
+    ``subOrganizationOf`` chains are read once per distinct combination, not per event."""
+    r = _Shape()
+    cols: dict[str, str] = {}
     nodes: list[tuple[str, bool]] = []
-    for candidate in ("group", "membership.organization", "object.isPartOf"):
+    for candidate in _CANDIDATES:
         path = candidate
         for depth in range(_NODE_DEPTH):
             name = f"n{len(nodes)}"
@@ -791,8 +814,6 @@ def _record_sql() -> tuple[str, str, str, str]:
             path += ".subOrganizationOf"
             if depth == _NODE_DEPTH - 1:
                 cols[f"{name}_deeper"] = r.present(path)
-    for dotted in ("", "actor", "edApp", "object", "membership", "session"):
-        r.keys(dotted)
     cols["duplicates"] = (
         "coalesce(list_bool_or(list_transform(jk, lambda k: "
         "coalesce(len(k) <> len(list_distinct(k)), false))), false)"
@@ -804,11 +825,21 @@ def _node_names() -> list[tuple[str, bool]]:
     return [(f"n{i}", i < _NODE_DEPTH) for i in range(3 * _NODE_DEPTH)]
 
 
+def _org_doc() -> str:
+    """SQL building the document :func:`_orgs_sql` reads from a record's ``c0``..``c2``."""
+    return (
+        """'{"group":' || coalesce(c0, 'null') || ',"membership":{"organization":' """
+        """|| coalesce(c1, 'null') || '},"object":{"isPartOf":' || coalesce(c2, 'null') """
+        """|| '}}'"""
+    )
+
+
 def _fast_sql(source: str) -> str:
     """SQL: every record of ``source`` with its outcome and, for ``event`` rows, its fields;
     ``status`` is ``py`` for a record only the Python reader can read exactly."""
     m = _MACRO
     columns, types, strings, objects = _record_sql()
+    org_columns, org_types, org_strings, org_objects = _orgs_sql()
     nodes = _node_names()
     kinds = ", ".join(f"{m}kind({n}_tail) AS {n}_kind" for n, _ in nodes)
     school = ", ".join(f"CASE WHEN {n}_kind = 'Organization' THEN {n}_id END" for n, _ in nodes)
@@ -820,7 +851,7 @@ def _fast_sql(source: str) -> str:
         for n, first in nodes
     )
     tails = " AND ".join(f"coalesce({m}ascii({n}_tail), true)" for n, _ in nodes)
-    deeper = " OR ".join(f"{n}_deeper" for n, _ in nodes if f"{n}_deeper" in columns)
+    deeper = " OR ".join(f"{n}_deeper" for n, _ in nodes if f"{n}_deeper" in org_columns)
     space = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
     wanted = _sql_list(_WANTED)
     people = _sql_list(sorted(_PEOPLE))
@@ -830,6 +861,17 @@ def _fast_sql(source: str) -> str:
             SELECT line, idx, prefix, rec, json_type(rec, {types}) AS jt,
                    json_extract_string(rec, {strings}) AS js, json_keys(rec, {objects}) AS jk
             FROM {source})
+    ), orgs AS (  -- school and class once per distinct group/organization/isPartOf
+        SELECT c0, c1, c2, coalesce({school}) AS school_id, coalesce({klass}) AS class_id,
+            duplicates OR {deeper} OR NOT ({tails}) AS orgs_py
+        FROM (
+            SELECT *, {kinds} FROM (
+                SELECT c0, c1, c2, {org_columns} FROM (
+                    SELECT *, json_type(rec, {org_types}) AS jt,
+                        json_extract_string(rec, {org_strings}) AS js,
+                        json_keys(rec, {org_objects}) AS jk
+                    FROM (SELECT *, {_org_doc()} AS rec
+                          FROM (SELECT DISTINCT c0, c1, c2 FROM parsed)))))
     ), roles AS (  -- a role once per distinct membership.roles, not once per event
         SELECT *, CASE roles_kind
                       WHEN 'one' THEN {m}role(roles_json)
@@ -856,12 +898,17 @@ def _fast_sql(source: str) -> str:
                 FROM (SELECT DISTINCT membership_type, roles_type, roles_json FROM parsed)))
     ), named AS (
         SELECT parsed.*, roles.roles_kind, roles.role,
+               orgs.school_id, orgs.class_id, orgs.orgs_py,
                {m}canonical(type_tail) AS event_type, {m}kind(type_tail) AS record_kind,
-               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind, {kinds}
+               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind
         FROM parsed JOIN roles
             ON parsed.membership_type IS NOT DISTINCT FROM roles.membership_type
             AND parsed.roles_type IS NOT DISTINCT FROM roles.roles_type
             AND parsed.roles_json IS NOT DISTINCT FROM roles.roles_json
+        JOIN orgs
+            ON parsed.c0 IS NOT DISTINCT FROM orgs.c0
+            AND parsed.c1 IS NOT DISTINCT FROM orgs.c1
+            AND parsed.c2 IS NOT DISTINCT FROM orgs.c2
     ), derived AS (
         SELECT *,
             {m}strip(CASE WHEN action IN ('LoggedOut', 'TimedOut') AND session_type = 'OBJECT'
@@ -870,9 +917,7 @@ def _fast_sql(source: str) -> str:
             coalesce(list_has_any(list_transform(extension_keys, lambda k: {m}key(k)), {wanted}), false)
             OR coalesce(list_has_any(list_transform(object_extension_keys, lambda k: {m}key(k)),
                                      {wanted}), false) AS hinted,
-            regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, ['scheme', 'host']) AS url,
-            coalesce({school}) AS school_id,
-            coalesce({klass}) AS class_id
+            regexp_extract(object_id, {_q(_HTTP_ORIGIN)}, ['scheme', 'host']) AS url
         FROM named
     ), timed AS (
         SELECT *,
@@ -914,8 +959,7 @@ def _fast_sql(source: str) -> str:
                  AND NOT regexp_matches(substr(id_text, 10), {_q(_STRICT_UUID)}) THEN 'py'
             WHEN duration_text IS NOT NULL AND seconds IS NULL THEN 'py'
             WHEN federated_type = 'OBJECT' OR hinted OR roles_kind = 'py' THEN 'py'
-            WHEN {deeper} THEN 'py'
-            WHEN NOT ({tails} AND coalesce({m}ascii(object_tail), true)) THEN 'py'
+            WHEN orgs_py OR NOT coalesce({m}ascii(object_tail), true) THEN 'py'
             WHEN object_id IS NOT NULL AND origin IS NULL
                  AND (regexp_matches(object_id, '[\\x00-\\x20]')
                       OR regexp_matches(lower(object_id), '^https?:')) THEN 'py'
