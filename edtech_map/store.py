@@ -133,6 +133,12 @@ class TableSpec:
     columns: Mapping[str, str]
     primary_key: tuple[str, ...]
     description: str = field(default="", compare=False)
+    indexed: bool = True
+    """Whether the table is created with a ``PRIMARY KEY`` constraint. DuckDB keeps that
+    index in memory and checks every insert against it, which for a table of tens of millions
+    of rows (``usage_events``) costs more than the insert; an unindexed table's key is kept
+    unique by its writers (an anti-join before insert; :meth:`Transaction.upsert` deletes
+    the keys it rewrites)."""
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.columns):
@@ -168,7 +174,8 @@ class TableSpec:
         CREATE TABLE IF NOT EXISTS "sync_state" (
         """
         lines = [f"    {_q(name)} {kind}" for name, kind in {**self.columns, **BOOKKEEPING}.items()]
-        lines.append(f"    PRIMARY KEY ({', '.join(_q(key) for key in self.primary_key)})")
+        if self.indexed:
+            lines.append(f"    PRIMARY KEY ({', '.join(_q(key) for key in self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {_q(self.name)} (\n" + ",\n".join(lines) + "\n)"
 
 
@@ -506,9 +513,62 @@ class Transaction:
                     f"upsert into {spec.name}: {repeated} rows repeat a primary key "
                     f"({', '.join(spec.primary_key)}) within one batch; de-duplicate them first"
                 )
+            if not self._has_key_constraint(spec):
+                match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in spec.primary_key)
+                self.con.execute(
+                    f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
+                    f"(SELECT 1 FROM {view} AS d WHERE {match})"
+                ).fetchall()
+                conflict = ""
             self.con.execute(
                 f"INSERT INTO {_q(spec.name)} ({columns}) "
                 f"SELECT {data}, ?, current_timestamp FROM {view} AS i {conflict}",
+                [run_id],
+            ).fetchall()
+        written: int = rows.num_rows
+        return written
+
+    def _has_key_constraint(self, spec: TableSpec) -> bool:
+        """Whether the table has its primary key as a constraint (stores made before a spec
+        turned ``indexed`` off keep theirs, and ``ON CONFLICT`` needs it)."""
+        if spec.indexed:
+            return True
+        found = self.con.execute(
+            "SELECT count(*) FROM duckdb_constraints() "
+            "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+            [spec.name],
+        ).fetchall()
+        return bool(found[0][0])
+
+    def insert_new(self, spec: TableSpec, rows: pa.Table, *, run_id: str) -> int:
+        """Append rows the caller knows are new (no key lookup); returns how many.
+
+        For bulk writers that have already removed the keys the table holds (an anti-join),
+        so the insert needs no conflict handling.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> spec = TableSpec("t", {"source": "VARCHAR", "k": "VARCHAR"}, ("k",), indexed=False)
+        >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+        ...     with store.transaction() as tx:
+        ...         tx.insert_new(spec, pa.table({"source": ["s"], "k": ["a"]}), run_id="r")
+        ...         tx.upsert(spec, pa.table({"source": ["t"], "k": ["a"]}), run_id="r2")
+        ...     store.query_arrow("SELECT source, run_id FROM t").to_pylist()
+        1
+        1
+        [{'source': 't', 'run_id': 'r2'}]
+        """
+        self.store.ensure_table(spec)
+        if rows.num_rows == 0:
+            return 0
+        rows = rows.select(list(spec.columns)).cast(spec.arrow_schema())
+        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
+        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
+        with self._registered(rows) as view:
+            self.con.execute(
+                f"INSERT INTO {_q(spec.name)} ({columns}) "
+                f"SELECT {data}, ?, current_timestamp FROM {view} AS i",
                 [run_id],
             ).fetchall()
         written: int = rows.num_rows

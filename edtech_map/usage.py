@@ -125,6 +125,7 @@ USAGE_EVENTS = TableSpec(
     },
     primary_key=("event_id",),
     description="One row per usage event (Caliper, xAPI, CSV); people by key only.",
+    indexed=False,  # tens of millions of rows: ingest dedups with an anti-join instead
 )
 """The usage events table: one row per event, deduplicated by ``event_id``."""
 
@@ -565,7 +566,7 @@ def _write_batch(tx: Transaction, batch: list[_Pending], *, run_id: str) -> None
         else:
             pending.report.duplicates += 1
     if new.num_rows:
-        tx.upsert(USAGE_EVENTS, new, run_id=run_id)
+        tx.insert_new(USAGE_EVENTS, new, run_id=run_id)
 
 
 def _new_run_id() -> str:

@@ -298,3 +298,36 @@ def test_the_docs_describe_every_store_column() -> None:
         assert f"### {spec.name}" in page, spec.name
         for column in spec.columns:
             assert f"`{column}`" in page, f"{spec.name}.{column}"
+
+
+def test_unindexed_table_upsert_replaces_and_old_keyed_tables_still_work(tmp_path: Path) -> None:
+    """A spec with ``indexed=False`` has no PRIMARY KEY; upsert still replaces by key, and a
+    table an older version made with the key keeps working through ON CONFLICT."""
+    from edtech_map.store import TableSpec
+
+    loose = TableSpec(
+        "loose", {"source": "VARCHAR", "k": "VARCHAR", "n": "BIGINT"}, ("k",), indexed=False
+    )
+    keyed = TableSpec("keyed", {"source": "VARCHAR", "k": "VARCHAR", "n": "BIGINT"}, ("k",))
+    with Store.open(tmp_path / "s.duckdb") as store:
+        store.con.execute(keyed.ddl())  # as an older store made it
+        # the current spec for the same table says unindexed
+        keyed_now = TableSpec("keyed", dict(keyed.columns), ("k",), indexed=False)
+        for spec in (loose, keyed_now):
+            with store.transaction() as tx:
+                tx.upsert(
+                    spec,
+                    pa.table({"source": ["s", "s"], "k": ["a", "b"], "n": [1, 2]}),
+                    run_id="r1",
+                )
+                tx.upsert(spec, pa.table({"source": ["s"], "k": ["a"], "n": [3]}), run_id="r2")
+            rows = store.query_arrow(f"SELECT k, n, run_id FROM {spec.name} ORDER BY k").to_pylist()
+            assert rows == [
+                {"k": "a", "n": 3, "run_id": "r2"},
+                {"k": "b", "n": 2, "run_id": "r1"},
+            ], spec.name
+        constraints = store.con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            "AND table_name IN ('loose', 'keyed')"
+        ).fetchall()
+        assert constraints == [("keyed",)]
