@@ -169,7 +169,7 @@ class Config(BaseModel):
     max_retry_time: float = Field(300.0, gt=0, description="Cap on retrying one request, s.")
     batch_size: int = Field(20_000, ge=1, description="Rows per Arrow batch written to the store.")
     read_ahead: int = Field(
-        1, ge=0, le=8, description="Pages fetched ahead while the last one is loaded (0: none)."
+        0, ge=0, le=8, description="Pages fetched ahead while the last one is loaded (0: none)."
     )
 
     @model_validator(mode="after")

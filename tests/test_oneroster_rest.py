@@ -695,6 +695,24 @@ def test_a_server_that_dies_on_page_3_leaves_the_store_and_the_next_pull_catches
     assert rows(store, "SELECT count(*) FROM users") == {(22,)}
 
 
+def test_a_pull_that_reads_ahead_loads_the_same_rows_and_fails_at_the_same_page(
+    tmp_path: Path, store: Store, server: OneRosterServer
+) -> None:
+    report = pull(store, server, read_ahead=2)
+    with clean_copy(tmp_path, store, "plain") as plain:
+        pull(plain, server, read_ahead=0)
+        assert dump(store, bookkeeping=False) == dump(plain, bookkeeping=False)
+    before = dump(store)
+    server.sticky[("users", 2)] = Fault("cut")
+
+    with pytest.raises(ConnectionFailed) as raised:
+        pull(store, server, read_ahead=2)
+
+    assert report.rejected == 0
+    assert "(page 2)" in str(raised.value) and "/users" in str(raised.value)
+    assert dump(store) == before
+
+
 def test_an_incremental_pull_that_dies_resumes_from_the_committed_cursor(
     tmp_path: Path, store: Store, server: OneRosterServer
 ) -> None:
