@@ -840,6 +840,7 @@ def _fast_sql(source: str) -> str:
     m = _MACRO
     columns, types, strings, objects = _record_sql()
     org_columns, org_types, org_strings, org_objects = _orgs_sql()
+    canonical = ", ".join(f"({_q(k)}, {_q(v)})" for k, v in sorted(_CANONICAL.items()))
     nodes = _node_names()
     kinds = ", ".join(f"{m}kind({n}_tail) AS {n}_kind" for n, _ in nodes)
     school = ", ".join(f"CASE WHEN {n}_kind = 'Organization' THEN {n}_id END" for n, _ in nodes)
@@ -861,6 +862,8 @@ def _fast_sql(source: str) -> str:
             SELECT line, idx, prefix, rec, json_type(rec, {types}) AS jt,
                    json_extract_string(rec, {strings}) AS js, json_keys(rec, {objects}) AS jk
             FROM {source})
+    ), canonical AS (  -- a join, cheaper per record than a MAP lookup
+        SELECT * FROM (VALUES {canonical}) AS t(lower_name, name)
     ), orgs AS (  -- school and class once per distinct group/organization/isPartOf
         SELECT c0, c1, c2, coalesce({school}) AS school_id, coalesce({klass}) AS class_id,
             duplicates OR {deeper} OR NOT ({tails}) AS orgs_py
@@ -899,9 +902,13 @@ def _fast_sql(source: str) -> str:
     ), named AS (
         SELECT parsed.*, roles.roles_kind, roles.role,
                orgs.school_id, orgs.class_id, orgs.orgs_py,
-               {m}canonical(type_tail) AS event_type, {m}kind(type_tail) AS record_kind,
-               {m}tail(action_text) AS action, {m}kind(object_tail) AS object_kind
-        FROM parsed JOIN roles
+               types.name AS event_type, coalesce(types.name, type_tail) AS record_kind,
+               {m}tail(action_text) AS action,
+               coalesce(object_types.name, object_tail) AS object_kind
+        FROM parsed
+        LEFT JOIN canonical AS types ON lower(parsed.type_tail) = types.lower_name
+        LEFT JOIN canonical AS object_types ON lower(parsed.object_tail) = object_types.lower_name
+        JOIN roles
             ON parsed.membership_type IS NOT DISTINCT FROM roles.membership_type
             AND parsed.roles_type IS NOT DISTINCT FROM roles.roles_type
             AND parsed.roles_json IS NOT DISTINCT FROM roles.roles_json
@@ -1153,7 +1160,9 @@ def _drop(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
 
 def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -> None:
     lines, recs, fast, keys = f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"'
-    blank = f"trim(text, {_JSON_SPACE}) = ''"
+    blank = (  # trim() scans the whole line: call it only for lines starting with a space
+        f"(text = '' OR (ord(text[1]) IN (32, 9, 10, 13) AND trim(text, {_JSON_SPACE}) = ''))"
+    )
     shape = "json_type(text, ['$', '$.data', '$.sensor', '$.sendTime', '$.dataVersion'])"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {recs} AS

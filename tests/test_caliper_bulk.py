@@ -203,12 +203,41 @@ roles = st.sampled_from(
         "STUDENT",
     ]
 )
+good_ids = st.sampled_from(
+    [
+        "urn:uuid:a438f8ac-1da3-4d48-8c86-94a1b387e0f6",
+        "URN:UUID:A438F8AC-1DA3-4D48-8C86-94A1B387E0F7",
+        "https://example.edu/events/1",
+    ]
+)
+event_types = st.sampled_from(
+    ["ViewEvent", "SessionEvent", "toolUseEvent", "http://purl.imsglobal.org/caliper/v1/Event"]
+)
+actors = st.sampled_from(
+    [
+        "https://example.edu/users/554433",
+        {"id": "https://example.edu/users/554433", "type": "Person"},
+        {"@id": " http://sis.example/users/stu-1 ", "@type": "Person"},
+        {"id": "stu-2", "type": "Person", "extensions": {"x": 1}},
+    ]
+)
+good_actions = st.sampled_from(["Viewed", "LoggedOut", "TimedOut", "Used", " LoggedIn "])
+good_times = st.sampled_from(
+    ["2026-11-11T14:13:14.000Z", "2026-11-11T14:13:14", "2026-11-11T14:13:14.5+05:30"]
+)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.just(1.5))
 
 
 def maybe(strategy: st.SearchStrategy[Any], p_missing: float = 0.3) -> st.SearchStrategy[Any]:
-    """A value, or the marker that the key is left out."""
-    return st.one_of(st.just(MISSING), strategy) if p_missing else strategy
+    """A value, or (about ``p_missing`` of the time) the marker that the key is left out."""
+    return mostly(strategy, st.just(MISSING), p_missing)
+
+
+def mostly(
+    good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], p_bad: float = 0.15
+) -> st.SearchStrategy[Any]:
+    """``good`` most of the time, so that most generated events are valid and read by SQL."""
+    return st.integers(0, 99).flatmap(lambda n: bad if n < p_bad * 100 else good)
 
 
 MISSING = object()
@@ -217,11 +246,14 @@ MISSING = object()
 @st.composite
 def nodes(draw: st.DrawFn, depth: int = 0) -> Any:
     """An entity: a bare IRI, or an object with (@)id/(@)type and maybe a parent org."""
+    good_iris = st.sampled_from(
+        ["https://example.edu/sections/1", "https://App.example:8443/x?y#z", "urn:org:7"]
+    )
     if draw(st.integers(0, 4)) == 0:
-        return draw(st.one_of(iris, scalars))
+        return draw(mostly(good_iris, st.one_of(iris, scalars), 0.4))
     old = draw(st.integers(0, 5)) == 0
     node: dict[str, Any] = {}
-    node_id, node_type = draw(maybe(iris)), draw(maybe(types))
+    node_id, node_type = draw(maybe(mostly(good_iris, iris, 0.4))), draw(maybe(types))
     if node_id is not MISSING:
         node["@id" if old else "id"] = node_id
     if node_type is not MISSING:
@@ -243,12 +275,13 @@ def events(draw: st.DrawFn) -> Any:
 
     if draw(st.booleans()):
         put("@context", "http://purl.imsglobal.org/ctx/caliper/v1p2")
-    put("@id" if old else "id", draw(maybe(st.one_of(ids, scalars), 0.1)))
-    put("@type" if old else "type", draw(maybe(st.one_of(types, scalars), 0.05)))
-    put("actor", draw(maybe(nodes(), 0.05)))
-    put("action", draw(maybe(st.one_of(actions, scalars), 0.05)))
+    bad = st.one_of(st.just(MISSING), scalars)
+    put("@id" if old else "id", draw(mostly(good_ids, st.one_of(ids, bad), 0.3)))
+    put("@type" if old else "type", draw(mostly(event_types, st.one_of(types, bad))))
+    put("actor", draw(mostly(actors, st.one_of(nodes(), bad))))
+    put("action", draw(mostly(good_actions, st.one_of(actions, bad))))
     put("object", draw(maybe(nodes(), 0.1)))
-    put("eventTime", draw(maybe(st.one_of(times, scalars), 0.05)))
+    put("eventTime", draw(mostly(good_times, st.one_of(times, bad))))
     put("edApp", draw(maybe(nodes())))
     put("group", draw(maybe(nodes())))
     if draw(st.booleans()):
@@ -277,7 +310,7 @@ def events(draw: st.DrawFn) -> Any:
         event["extensions"] = {key: draw(st.one_of(roles, st.just("Self"), scalars))}
     if isinstance(event.get("object"), dict) and draw(st.integers(0, 3)) == 0:
         event["object"]["isPartOf"] = draw(nodes())
-    if draw(st.integers(0, 8)) == 0:
+    if draw(st.integers(0, 19)) == 0:
         event["federatedSession"] = {
             "messageParameters": {"aud": ["c1"], "azp": "c1", "deployment_id": "d"}
         }
@@ -285,7 +318,7 @@ def events(draw: st.DrawFn) -> Any:
 
 
 entities = st.fixed_dictionaries({"id": iris, "type": types})
-records = st.one_of(events(), events(), events(), entities, scalars, st.just({"a": 1}))
+records = st.one_of(events(), events(), events(), events(), entities, scalars, st.just({"a": 1}))
 
 
 @st.composite
@@ -420,3 +453,15 @@ def test_lines_numbers_count_blank_lines_and_a_byte_order_mark(tmp_path: Path) -
     path.write_text("\ufeff" + json.dumps(event) + "\n\n  \n{oops\n" + json.dumps(event))
     staged = assert_same(path)
     assert [(row[0], row[1]) for row in staged] == [(1, "event"), (4, "rejected"), (5, "event")]
+
+
+def test_a_broken_last_line_ending_in_a_carriage_return(tmp_path: Path) -> None:
+    # Python reads the \r as a line end: the error column counts it as a newline.
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"type": "Person", "id": "x"}\r\n{"a":\r')
+    assert assert_same(path)[-1][:4] == (
+        2,
+        "rejected",
+        "(record)",
+        expected_rows(path, Config())[-1][3],
+    )
