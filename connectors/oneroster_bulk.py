@@ -110,7 +110,8 @@ _STRIP_SQL = f"regexp_replace(s, '^{_STRIP_CLASS}+|{_STRIP_CLASS}+$', '', 'g')"
 _REGULAR = r'^(?:"(?:[^"]|"")*"|[^",]*)(?:,(?:"(?:[^"]|"")*"|[^",]*))*$'
 #: A line with a field that starts or ends with white space (and some lines without).
 _PADDED = f'(?:^|,)"?{_STRIP_CLASS}|{_STRIP_CLASS}"?(?:,|$)'
-_FIELD = r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)'
+#: One field after its comma (a comma is put before the line: no match is ever empty).
+_FIELD = r',("(?:[^"]|"")*"|[^,"]*)'
 _names = count(1)
 
 
@@ -208,15 +209,17 @@ def _local_path(bundle: Bundle, member: str, staged: Staged, workspace: Path) ->
     """
     if bundle._zip is None:
         path = bundle.path / member
-        return None if any(c in str(path) for c in "*?[]{}'") else path
-    handle, name = tempfile.mkstemp(suffix=".csv", prefix="edtech-map-")
-    staged.temp_file = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as out, bundle.open_binary(member) as binary:
-            shutil.copyfileobj(binary, out, 1024 * 1024)
-    except (zipfile.BadZipFile, zlib.error, EOFError):
-        return None
-    return staged.temp_file
+    else:
+        workspace.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(suffix=".csv", prefix=".oneroster-", dir=workspace)
+        staged.temp_file = path = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as out, bundle.open_binary(member) as binary:
+                shutil.copyfileobj(binary, out, 1024 * 1024)
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            return None
+    # read_text takes glob patterns: a path that could be one is read row by row instead
+    return None if any(c in str(path) for c in "*?[]{}'") else path
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> bool:
@@ -249,7 +252,7 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> b
                        OR length(t) > {csv.field_size_limit()}
                        OR (contains(t, '"') AND NOT regexp_full_match(t, {_q(_REGULAR)})) AS odd,
                    CASE WHEN contains(t, '"') THEN list_transform(
-                            regexp_extract_all(t, {_q(_FIELD)}, 1),
+                            regexp_extract_all(',' || t, {_q(_FIELD)}, 1),
                             lambda f: CASE WHEN starts_with(f, '"')
                                  THEN replace(substr(f, 2, length(f) - 2), '""', '"') ELSE f END)
                         ELSE string_split(t, ',') END AS fields,

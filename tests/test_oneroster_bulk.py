@@ -6,6 +6,8 @@ same store tables and give the same counts, rejections and warnings (or the same
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -280,7 +282,7 @@ counter = iter(range(10**9))
 
 
 @settings(
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -350,3 +352,39 @@ def test_what_the_bulk_path_leaves_to_the_per_row_path(tmp_path: Path, text: str
         ctx = SyncContext(store=store, source="sis")
         with oneroster_csv.open_bundle(folder, oneroster_csv.Config(path=folder), ctx.report) as b:
             assert oneroster_bulk.stage(b, "users", ctx) is None, why
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.text(alphabet=' ,"ab\u00a0\t', max_size=5), min_size=1, max_size=5),
+        min_size=1,
+        max_size=10,
+    ),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
+def test_the_sql_split_of_a_regular_line_is_the_csv_modules(
+    rows: list[list[str]], quoting: int
+) -> None:
+    import duckdb
+
+    lines = []
+    for row in rows:
+        out = io.StringIO()
+        csv.writer(out, quoting=quoting, lineterminator="").writerow(row)
+        lines.append(out.getvalue())
+    regular = [
+        duckdb.sql(
+            "SELECT regexp_full_match(?, ?)", params=[line, oneroster_bulk._REGULAR]
+        ).fetchall()[0][0]
+        for line in lines
+    ]
+    assert all(regular), lines  # what csv.writer writes is always regular
+    for line in lines:
+        split = duckdb.sql(
+            "SELECT list_transform(regexp_extract_all(',' || ?, ?, 1), lambda f: CASE WHEN "
+            "starts_with(f, '\"') THEN replace(substr(f, 2, length(f) - 2), '\"\"', '\"') "
+            "ELSE f END)",
+            params=[line, oneroster_bulk._FIELD],
+        ).fetchall()[0][0]
+        assert split == next(csv.reader([line])), line
