@@ -708,7 +708,10 @@ def drop(staged: Staged, ctx: SyncContext) -> None:
     ...     drop(staged, SyncContext(store=store, source="sis"))
     """
     for table in staged.tables:
-        ctx.store.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
+        try:
+            ctx.store.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
+        except duckdb.Error:  # the connection is gone: so are its temporary tables
+            break
     staged.tables.clear()
     if staged.temp_file is not None:
         staged.temp_file.unlink(missing_ok=True)

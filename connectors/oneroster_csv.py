@@ -5,9 +5,10 @@ Reads ``manifest.csv`` (bulk, delta or absent per file; ``oneroster.version``), 
 ``userProfiles``, and ``enrollments``, with Python's :mod:`csv` module in bounded batches so
 that every problem names its file and physical line. The big files (courses, classes, users,
 enrollments) go set-at-a-time in DuckDB instead (:mod:`connectors.oneroster_bulk`), with the
-same rows, counts and rejections; a file that path cannot read exactly falls back to this one. People become pseudonymous keys in the
-first transform; names, e-mails, usernames and raw user ids never reach the store unless the
-caller opts in (``keep_identities``), and a ``password`` column is never read at all.
+same rows, counts and rejections; a file that path cannot read exactly falls back to this one.
+People become pseudonymous keys in the first transform; names, e-mails, usernames and raw user
+ids never reach the store unless the caller opts in (``keep_identities``), and a ``password``
+column is never read at all.
 
 A bulk file replaces what the store holds for this source (upsert, then delete what the file
 no longer has, behind the shrink guard); a delta file upserts its rows and applies its
@@ -149,8 +150,8 @@ class Config(BaseModel):
     )
     bulk: bool = Field(
         True,
-        description="Read users.csv and enrollments.csv set-at-a-time in DuckDB (same rows, "
-        "counts and rejections); false reads every file row by row.",
+        description="Read courses, classes, users and enrollments set-at-a-time in DuckDB "
+        "(same rows, counts and rejections); false reads every file row by row.",
     )
 
     @field_validator("encoding")
