@@ -196,7 +196,8 @@ STAGE_COLUMNS: dict[str, str] = {
 """The columns (and DuckDB types) of the table a bulk usage reader stages a file into.
 
 A bulk reader (``stage_*`` in a usage connector) reads a whole file with DuckDB and writes one
-row per record, in file order, with the same meaning as the per-record reader's
+row per record, in any order (sorting a million rows costs more than it gives; whoever needs
+file order sorts by ``line``), with the same meaning as the per-record reader's
 :data:`Parsed` outcome: ``line`` where the record starts (1-based); ``outcome`` one of
 :class:`Outcome`; for ``rejected`` rows ``field`` and ``reason`` (never a personal value),
 for ``skip`` rows ``reason``, for ``entity`` rows ``event_type`` (the entity's type); for

@@ -780,6 +780,20 @@ def _load_staged(
         return
     _stage_matches(con, table, matcher)
     columns = ", ".join(USAGE_EVENTS.columns)
+    # Each check costs a pass over a million rows, so it runs only when it can find something:
+    # a repeated id within the file (the first line wins), or a store that has events already.
+    repeats = con.execute(
+        f"SELECT count(*) - count(DISTINCT event_id) FROM {table} WHERE outcome = 'event'"
+    ).fetchall()[0][0]
+    first_line = (
+        "QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.line) = 1" if repeats else ""
+    )
+    stored = con.execute("SELECT EXISTS (SELECT 1 FROM usage_events)").fetchall()[0][0]
+    not_stored = (
+        "AND NOT EXISTS (SELECT 1 FROM usage_events AS u WHERE u.event_id = s.event_id)"
+        if stored
+        else ""
+    )
     try:
         inserted: Any = con.execute(  # one bool per new row: is it matched to a tool
             f"""
@@ -789,43 +803,50 @@ def _load_staged(
                    s.event_type, s.duration_seconds, s.initiated_by, ? AS file,
                    ? AS run_id, current_timestamp AS last_seen
             FROM {table} AS s
-            JOIN {table}_matches AS m ON m.apps = coalesce(s.apps, [])
-            WHERE s.outcome = 'event'
-              AND NOT EXISTS (SELECT 1 FROM usage_events AS u WHERE u.event_id = s.event_id)
-            QUALIFY row_number() OVER (PARTITION BY s.event_id ORDER BY s.line) = 1
+            JOIN {table}_matches AS m ON m.apps_key = {_APPS_KEY.format(apps="s.apps")}
+            WHERE s.outcome = 'event' {not_stored}
+            {first_line}
             RETURNING tool_id IS NOT NULL AS matched
             """,
             [source, report.path, run_id],
         ).fetchnumpy()["matched"]
     finally:
-        con.unregister(f"{table}_matches")
+        con.execute(f"DROP TABLE IF EXISTS {table}_matches")
     loaded, matched = len(inserted), int(inserted.sum())
     report.loaded += int(loaded)
     report.matched += int(matched)
     report.duplicates += events - int(loaded)
 
 
+_APPS_KEY = (
+    "array_to_string(list_transform(coalesce({apps}, []), "
+    "lambda a: a.kind || chr(31) || a.value), chr(30))"
+)
+"""A staged apps list as one text (kinds and values joined by unit and record separators),
+so that events join to their match on a string, not on a list of structs."""
+
+
 def _stage_matches(con: duckdb.DuckDBPyConnection, table: str, matcher: ToolMatcher) -> None:
     """Register ``<table>_matches``: the tool match of each distinct apps list in ``table``."""
     distinct = con.execute(
-        f"SELECT DISTINCT coalesce(apps, []) FROM {table} WHERE outcome = 'event'"
+        f"SELECT apps, {_APPS_KEY.format(apps='apps')} AS apps_key FROM "
+        f"(SELECT DISTINCT coalesce(apps, []) AS apps FROM {table} WHERE outcome = 'event')"
     ).fetchall()
-    lists = [list(apps) for (apps,) in distinct]
     found = [
         matcher.match(tuple(AppIdentifier(IdentifierKind(a["kind"]), a["value"]) for a in apps))
-        for apps in lists
+        for apps, _ in distinct
     ]
-    matches = pa.table(
-        {
-            "apps": pa.array(lists, type=_APPS_TYPE),
-            "tool_id": pa.array([m.tool_id for m in found], type=pa.string()),
-            "app_identifier": pa.array([m.app_identifier for m in found], type=pa.string()),
-            "match_rule": pa.array(
-                [m.rule.value if m.rule else None for m in found], type=pa.string()
-            ),
-        }
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table}_matches (apps_key VARCHAR, tool_id VARCHAR, "
+        "app_identifier VARCHAR, match_rule VARCHAR)"
     )
-    con.register(f"{table}_matches", matches)
+    con.executemany(
+        f"INSERT INTO {table}_matches VALUES (?, ?, ?, ?)",
+        [
+            [key, m.tool_id, m.app_identifier, m.rule.value if m.rule else None]
+            for (_, key), m in zip(distinct, found, strict=True)
+        ],
+    )
 
 
 def ingest_lrs(

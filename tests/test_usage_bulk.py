@@ -371,7 +371,7 @@ def test_the_staged_table_has_the_stage_columns(tmp_path: Path) -> None:
     assert stage_usage_csv(con, path, "staged")
     con.execute(f"CREATE TABLE wanted ({', '.join(f'{n} {t}' for n, t in STAGE_COLUMNS.items())})")
     assert con.execute("DESCRIBE staged").fetchall() == con.execute("DESCRIBE wanted").fetchall()
-    rows = con.execute("SELECT line, outcome, user_key, apps FROM staged").fetchall()
+    rows = con.execute("SELECT line, outcome, user_key, apps FROM staged ORDER BY line").fetchall()
     assert [line for line, *_ in rows] == [2, 3, 4, 5, 6, 7]
     assert rows[1][2] == keys.user("stu-2")
     assert rows[1][3] == [{"kind": IdentifierKind.NAME.value, "value": "Mathly, for schools"}]
