@@ -599,7 +599,6 @@ _REASONS = {
     "id": "must be a non-empty string (urn:uuid:...)",
     "record": "not a Caliper event or entity (no type, action or eventTime)",
 }
-_ROLE_RANK_SQL = ("teacher", "aide", "administrator", "student")
 
 
 def _q(value: str) -> str:
@@ -654,7 +653,10 @@ def _macros() -> dict[str, str]:
         "role(s)": f"{m}role_of({m}role_text({m}strip(s)))",
         "role_pick(roles)": (
             "CASE "
-            + " ".join(f"WHEN list_contains(roles, {_q(r)}) THEN {_q(r)}" for r in _ROLE_RANK_SQL)
+            + " ".join(
+                f"WHEN list_contains(roles, {_q(r.value)}) THEN {_q(r.value)}"
+                for r in usage_events._ROLE_RANK
+            )
             + " ELSE coalesce(list_min(list_filter(CAST(roles AS VARCHAR[]), lambda r: r <> 'unknown')), 'unknown') END"
         ),
     }
