@@ -3,8 +3,9 @@
 :func:`connectors.oneroster_csv.sync` reads these files here, in DuckDB, instead of one
 Python call per row, with the same rows, counts and rejections as the per-row path:
 
-1. :func:`stage` (before the pull's transaction) reads the file's text with ``read_text`` and
-   splits it into physical lines, so line numbers are exact. A file it cannot reproduce
+1. :func:`stage` (before the pull's transaction) streams the file's physical lines with
+   their numbers through DuckDB's parallel CSV scanner (:mod:`connectors.lines`), so line
+   numbers are exact and a file of any size is read in bounded memory. A file it cannot reproduce
    exactly falls back to the per-row path (``None``): a non-UTF-8 encoding, text that is not
    valid UTF-8, a header over several lines, a quoted field with a line break, a stray quote,
    a carriage return inside a line, a NUL, a line longer than the csv module's field limit,
@@ -66,6 +67,7 @@ from connectors.base import (
     SyncContext,
     SyncReport,
 )
+from connectors.lines import count_lines, numbered_lines_sql
 from connectors.oneroster_csv import (
     IDENTITY_KEY,
     TOBEDELETED,
@@ -218,7 +220,7 @@ def _local_path(bundle: Bundle, member: str, staged: Staged, workspace: Path) ->
                 shutil.copyfileobj(binary, out, 1024 * 1024)
         except (zipfile.BadZipFile, zlib.error, EOFError):
             return None
-    # read_text takes glob patterns: a path that could be one is read row by row instead
+    # read_csv takes glob patterns: a path that could be one is read row by row instead
     return None if any(c in str(path) for c in "*?[]{}'") else path
 
 
@@ -239,13 +241,9 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> b
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {lines} AS
-        WITH physical AS (
-            SELECT unnest(parts) AS text, unnest(range(1, len(parts) + 1)) AS line
-            FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({_q(str(path))}))
-        ), bare AS (
-            SELECT line, CASE WHEN ends_with(text, chr(13))
-                         THEN substr(text, 1, length(text) - 1) ELSE text END AS t
-            FROM physical WHERE line > 1
+        WITH bare AS (
+            SELECT line, coalesce(text, '') AS t
+            FROM ({numbered_lines_sql(path)}) WHERE line > 1
         ), split AS (
             SELECT line,
                    contains(t, chr(13)) OR contains(t, chr(0))
@@ -265,7 +263,13 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path, staged: Staged) -> b
         """
     ).fetchall()
     odd = con.execute(f"SELECT count(*) FILTER (WHERE odd) FROM {lines}").fetchall()[0][0]
-    return not odd
+    if odd:
+        return False
+    # The scanner drops a line it cannot read (invalid UTF-8, too long): numbers are exact
+    # only when it read as many lines as the file has (see connectors.lines).
+    expected = count_lines(path)
+    scanned = con.execute(f"SELECT count(*) FROM ({numbered_lines_sql(path)})").fetchall()[0][0]
+    return expected is not None and scanned == expected
 
 
 # --------------------------------------------------------------------------------------------
