@@ -682,13 +682,14 @@ def load(tx: Transaction, staged: Staged, ctx: SyncContext) -> str | None:
     stream_report.loaded += read - len(rejections)
     ctx.tick(staged.stream, stream_report.read)
     columns = ", ".join(table.columns)
-    upserts = con.sql(f"SELECT {columns} FROM {kept} AND NOT tomb").to_arrow_table()
-    tx.upsert(table, upserts, run_id=ctx.run_id)
+    # Straight from the staged tables into the store: no Arrow copy of millions of rows.
+    tx.upsert_select(table, f"SELECT {columns} FROM {kept} AND NOT tomb", run_id=ctx.run_id)
     if staged.stream == "users" and ctx.keep_identities:
-        identities = con.sql(
-            f"SELECT {', '.join(IDENTITIES.columns)} FROM {kept} AND NOT tomb"
-        ).to_arrow_table()
-        tx.upsert(IDENTITIES, identities, run_id=ctx.run_id)
+        tx.upsert_select(
+            IDENTITIES,
+            f"SELECT {', '.join(IDENTITIES.columns)} FROM {kept} AND NOT tomb",
+            run_id=ctx.run_id,
+        )
     tombstones = con.sql(f"SELECT source, {key} FROM {kept} AND tomb").to_arrow_table()
     stream_report.deletions += tombstones.num_rows
     stream_report.deleted += tx.delete_keys(table, tombstones)

@@ -528,6 +528,79 @@ class Transaction:
         written: int = rows.num_rows
         return written
 
+    def upsert_select(self, spec: TableSpec, select: str, *, run_id: str) -> int:
+        """Insert or update by primary key the rows a query on this connection gives.
+
+        For bulk readers whose rows are already in DuckDB (staged temp tables): the rows go
+        from the query to the table without a round trip through Arrow or Python. ``select``
+        must give exactly the spec's columns, by name. Into a table that is still empty it is
+        a plain insert (nothing can conflict), which is what a first import pays.
+
+        Raises
+        ------
+        StoreError
+            When the query gives other columns, or repeats a key.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> spec = TableSpec("t", {"source": "VARCHAR", "k": "VARCHAR", "n": "BIGINT"}, ("k",))
+        >>> with Store.open(Path(tempfile.mkdtemp()) / "s.duckdb") as store:
+        ...     with store.transaction() as tx:
+        ...         tx.upsert_select(spec, "SELECT 's' AS source, 'a' AS k, 1 AS n", run_id="r1")
+        ...         tx.upsert_select(spec, "SELECT 's' AS source, 'a' AS k, 2 AS n", run_id="r2")
+        ...     store.query_arrow("SELECT n, run_id FROM t").to_pylist()
+        1
+        1
+        [{'n': 2, 'run_id': 'r2'}]
+        """
+        self.store.ensure_table(spec)
+        got = [row[0] for row in self.con.execute(f"DESCRIBE {select}").fetchall()]
+        if sorted(got) != sorted(spec.columns):
+            raise StoreError(
+                f"upsert into {spec.name}: the query gives columns {got}, the table has "
+                f"{list(spec.columns)}; select exactly the columns of the table spec"
+            )
+        key = ", ".join(_q(c) for c in spec.primary_key)
+        counted = self.con.execute(
+            f"SELECT count(*), count(*) - count(DISTINCT ({key})) FROM ({select})"
+        ).fetchall()[0]
+        total, repeated = int(counted[0]), int(counted[1])
+        if repeated:
+            raise StoreError(
+                f"upsert into {spec.name}: {repeated} rows repeat a primary key "
+                f"({', '.join(spec.primary_key)}); de-duplicate them first"
+            )
+        if not total:
+            return 0
+        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
+        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
+        empty = not self.con.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(spec.name)})").fetchall()[
+            0
+        ][0]
+        conflict = ""
+        if not empty:
+            if self._has_key_constraint(spec):
+                updates = [c for c in (*spec.columns, *BOOKKEEPING) if c not in spec.primary_key]
+                conflict = (
+                    f"ON CONFLICT ({key}) DO UPDATE SET "
+                    + ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in updates)
+                    if updates
+                    else f"ON CONFLICT ({key}) DO NOTHING"
+                )
+            else:
+                match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in spec.primary_key)
+                self.con.execute(
+                    f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
+                    f"(SELECT 1 FROM ({select}) AS d WHERE {match})"
+                ).fetchall()
+        self.con.execute(
+            f"INSERT INTO {_q(spec.name)} ({columns}) "
+            f"SELECT {data}, ?, current_timestamp FROM ({select}) AS i {conflict}",
+            [run_id],
+        ).fetchall()
+        return total
+
     def _has_key_constraint(self, spec: TableSpec) -> bool:
         """Whether the table has its primary key as a constraint (stores made before a spec
         turned ``indexed`` off keep theirs, and ``ON CONFLICT`` needs it)."""
