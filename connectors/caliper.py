@@ -40,6 +40,7 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; see docs/store.md
 from pydantic import Field, field_validator
 
+from connectors.lines import count_lines, numbered_lines_sql
 from connectors.usage_events import (
     _TOO_DEEP,
     STAGE_COLUMNS,
@@ -1127,29 +1128,29 @@ def stage_caliper(
     """
     if not _is_json_lines(path):
         return False
-    t = _ident(f"_{table}_caliper")[:-1]
-    helpers = [f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"']
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {helpers[0]} AS "
-            "SELECT n AS line, n < count(*) OVER () OR cr AS newline, "
-            "CASE WHEN n = 1 AND starts_with(s, chr(65279)) THEN substr(s, 2) ELSE s END AS text "
-            "FROM (SELECT n, suffix(s, chr(13)) AS cr, "
-            "CASE WHEN suffix(s, chr(13)) THEN s[:-2] ELSE s END AS s FROM ("
-            "SELECT generate_subscripts(l, 1) AS n, unnest(l) AS s FROM ("
-            f"SELECT string_split(content, chr(10)) AS l FROM read_text({_q(str(path))}))))"
-        )
-    except duckdb.Error:  # not UTF-8 (Python replaces what it cannot decode), or over 4 GB
-        _drop(con, helpers)
+    total = count_lines(path)
+    if total is None:  # a lone carriage return, mixed line ends, a \x01 byte
         return False
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - 1, 0))
+        ends_with_newline = handle.read(1) == b"\n"
+    t = _ident(f"_{table}_caliper")[:-1]
+    ordinary, lines = f'{t}_ord"', f'{t}_lines"'
+    helpers = [ordinary, lines, f'{t}_recs"', f'{t}_fast"', f'{t}_keys"', f'{t}_roles"']
     try:
-        bare_cr = con.execute(
-            f"SELECT count(*) FROM {helpers[0]} WHERE contains(text, chr(13))"
-        ).fetchall()
-        if bare_cr[0][0]:  # Python also ends a line at a lone \r
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ordinary} AS {_ordinary_sql(path)}")
+        seen = con.execute(f"SELECT coalesce(max(line), 0) FROM {ordinary}").fetchall()[0][0]
+        if seen != total:  # the scanner dropped a line (not UTF-8, too long): numbers are off
             return False
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT line, "
+            f"line < {total} OR {str(ends_with_newline).lower()} AS newline, "
+            f"any_value(text) AS text FROM {ordinary} "
+            "WHERE outcome IS NULL AND text IS NOT NULL GROUP BY line"
+        )
         _install_macros(con)
         _stage(con, t, table, config)
+        _insert_ordinary(con, t, table, config)
         return True
     finally:
         _drop(con, helpers)
@@ -1160,7 +1161,29 @@ def _drop(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+def _key_table(con: duckdb.DuckDBPyConnection, name: str, actors: str, config: Config) -> None:
+    """The TEMP table ``name`` of ``(actor_id, user_key)`` for the actor ids ``actors`` selects."""
+    if config.sis_id_pattern is None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT actor_id, "
+            f"{SQL_USER_KEY}('{DISTRICT}', actor_id) AS user_key FROM ({actors})"
+        )
+        return
+    ids = [str(row[0]) for row in con.execute(actors).fetchall()]
+    mapping = pa.table({"actor_id": ids, "sis_id": [config.sis_id(i) for i in ids]})
+    con.register("_edtech_caliper_sis", mapping)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT actor_id, "
+            f"{SQL_USER_KEY}('{DISTRICT}', sis_id) AS user_key FROM _edtech_caliper_sis"
+        )
+    finally:
+        con.unregister("_edtech_caliper_sis")
+
+
 def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -> None:
+    """Stage the lines in ``{t}_lines`` (those with a record that is not ordinary) into
+    ``table``: records SQL reads exactly here, the rest through the Python reader."""
     lines, recs, fast, keys = f'{t}_lines"', f'{t}_recs"', f'{t}_fast"', f'{t}_keys"'
     blank = (  # trim() scans the whole line: call it only for lines starting with a space
         f"(text = '' OR (ord(text[1]) IN (32, 9, 10, 13) AND trim(text, {_JSON_SPACE}) = ''))"
@@ -1200,23 +1223,7 @@ def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -
         f"SELECT * FROM ({_fast_sql(f'(SELECT * FROM {recs} WHERE NOT py)')}) "
         f"WHERE line NOT IN (SELECT line FROM {recs} WHERE py)"
     )
-    actors = f"SELECT DISTINCT actor_id FROM {fast} WHERE status = 'event'"
-    if config.sis_id_pattern is None:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {keys} AS SELECT actor_id, "
-            f"{SQL_USER_KEY}('{DISTRICT}', actor_id) AS user_key FROM ({actors})"
-        )
-    else:
-        ids = [str(row[0]) for row in con.execute(actors).fetchall()]
-        mapping = pa.table({"actor_id": ids, "sis_id": [config.sis_id(i) for i in ids]})
-        con.register("_edtech_caliper_sis", mapping)
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {keys} AS SELECT actor_id, "
-                f"{SQL_USER_KEY}('{DISTRICT}', sis_id) AS user_key FROM _edtech_caliper_sis"
-            )
-        finally:
-            con.unregister("_edtech_caliper_sis")
+    _key_table(con, keys, f"SELECT DISTINCT actor_id FROM {fast} WHERE status = 'event'", config)
     slow_lines = con.execute(
         f"SELECT line, text, newline FROM {lines} WHERE line IN ("
         f"SELECT line FROM {recs} WHERE py UNION SELECT line FROM {fast} WHERE status = 'py') "
@@ -1263,7 +1270,326 @@ def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -
                 WHERE line NOT IN (SELECT line FROM {fast} WHERE status = 'py')
                 UNION ALL
                 SELECT * FROM _edtech_caliper_slow
-            ) ORDER BY line, idx"""
+            )"""
         )
     finally:
         con.unregister("_edtech_caliper_slow")
+
+
+# --- The ordinary-record path: one streamed pass, two JSON parses per record ------------------
+#
+# Almost every record of a real feed has one shape: an event whose id, type, action and time
+# are plain ASCII, whose nodes are objects (or bare IRIs) without duplicate keys, and whose
+# extensions hold no hint. `_ordinary_sql` reads such records with one `json_keys` and one
+# `json_extract` (many paths, one parse each) and marks every other record; a line holding a
+# record that is not ordinary goes, whole, to `_stage` above (SQL with every check, then
+# Python), so the outcome of each record stays `read_caliper`'s.
+
+_KEY_PATHS = (
+    "$",
+    "$.actor",
+    "$.edApp",
+    "$.object",
+    "$.group",
+    "$.group.subOrganizationOf",
+    "$.membership",
+    "$.session",
+    "$.extensions",
+    "$.object.extensions",
+)
+_VALUE_PATHS = (
+    "$.id",
+    "$.type",
+    "$.actor",
+    "$.actor.id",
+    "$.action",
+    "$.eventTime",
+    "$.edApp",
+    "$.edApp.id",
+    "$.object",
+    "$.object.id",
+    "$.object.type",
+    '$.object."@type"',
+    "$.object.isPartOf",
+    "$.group",
+    "$.group.id",
+    "$.group.type",
+    "$.group.subOrganizationOf",
+    "$.group.subOrganizationOf.id",
+    "$.group.subOrganizationOf.type",
+    "$.group.subOrganizationOf.subOrganizationOf",
+    "$.membership.roles",
+    "$.membership.organization",
+    "$.session.duration",
+    "$.duration",
+    "$.federatedSession",
+)
+# Text the two JSON parsers may read differently: DuckDB's takes trailing commas and nan/inf
+# literals that Python's refuses (a match inside a string only sends its line to `_stage`).
+_RISKY = r",[ \t]*[\]}]|[\[:,][ \t]*-?(?:[iI]|[nN][aA])"
+_WORD = r"^[A-Za-z]+$"  # a short type or action name: its own IRI tail, nothing to strip
+_UUID_ID = r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_PLAIN_ID = r"^[!-~]{1,512}$"
+_PLAIN_ORIGIN = r"^(https?://[a-z0-9.-]+)(?:/[!-~]*)?$"
+_DEPTH_SAFE = 900  # fewer '{' and '[' than this: Python's decoder cannot hit its recursion limit
+
+
+def _ordinary_sql(path: Path) -> str:
+    """SQL: a row per record of ``path`` (and one per blank line or line not read here) with
+    ``line``, ``outcome`` (``event``/``entity`` for an ordinary record, else NULL), ``text``
+    (the line, for a record that is not ordinary) and the fields of an ordinary record."""
+    v = {p: f"v[{i + 1}]" for i, p in enumerate(_VALUE_PATHS)}
+    names = ["top", "k_actor", "k_ed", "k_obj", "k_group", "k_sub", "k_member", "k_session"]
+    names += ["k_ext", "k_obj_ext"]
+
+    def s(p: str) -> str:  # the string at a path (these lines hold no escapes), else NULL
+        return f"CASE WHEN starts_with({v[p]}, '\"') THEN {v[p]}[2:-2] END"
+
+    def is_object(p: str) -> str:
+        return f"coalesce(starts_with({v[p]}, '{{'), false)"
+
+    def absent(p: str) -> str:
+        return f"({v[p]} IS NULL OR {v[p]} = 'null')"
+
+    def unique(k: str) -> str:  # no key twice (pairwise for short lists: list_distinct is slow)
+        def pairs(n: int) -> str:
+            return " AND ".join(
+                f"{k}[{i}] <> {k}[{j}]" for i in range(1, n + 1) for j in range(i + 1, n + 1)
+            )
+
+        return (
+            f"CASE len({k}) WHEN 0 THEN true WHEN 1 THEN true WHEN 2 THEN {pairs(2)} "
+            f"WHEN 3 THEN {pairs(3)} WHEN 4 THEN {pairs(4)} "
+            f"ELSE len({k}) = len(list_distinct({k})) END"
+        )
+
+    def once(k: str, key: str) -> str:  # ``key`` at most once in the key list ``k``
+        bar = f"('|' || array_to_string({k}, '||') || '|')"
+        return (
+            f"(strpos({bar}, '|{key}|') = 0 "
+            f"OR NOT contains(substr({bar}, strpos({bar}, '|{key}|') + 1), '|{key}|'))"
+        )
+
+    def plain(x: str) -> str:  # non-empty, nothing Python's strip() would remove
+        return f"coalesce({x} <> '' AND ord({x}[1]) BETWEEN 33 AND 126 AND ord({x}[-1]) BETWEEN 33 AND 126, false)"
+
+    def matches(x: str, pattern: str) -> str:
+        return f"coalesce(regexp_matches({x}, {_q(pattern)}), false)"
+
+    def hinted(k: str) -> str:
+        return (
+            f"coalesce(len({k}) > 0 AND list_bool_or(list_transform({k}, lambda x: "
+            f"strlen(x) <> length(x) OR list_contains({_sql_list(_WANTED)}, "
+            "replace(lower(regexp_extract(x, '[^#/]*$')), '_', '')))), false)"
+        )
+
+    def node_ok(p: str, k: str) -> str:  # missing, null, a bare IRI, or an object with an id
+        return (
+            f"({absent(p)} OR (starts_with({v[p]}, '\"') AND {plain(s(p))}) "
+            f"OR ({is_object(p)} AND {unique(k)} AND {plain(s(p + '.id'))}))"
+        )
+
+    def node_id(p: str) -> str:
+        return (
+            f"CASE WHEN starts_with({v[p]}, '\"') THEN {s(p)} "
+            f"WHEN starts_with({v[p]}, '{{') THEN {s(p + '.id')} END"
+        )
+
+    canonical = ", ".join(
+        f"({_q(a)}, {_q(b)}, {str(b in EVENT_TYPES).lower()})"
+        for a, b in sorted(_CANONICAL.items())
+    )
+    classes = _sql_list(sorted(name.lower() for name in _CLASS_TYPES))
+    obj, group, sub = "$.object", "$.group", "$.group.subOrganizationOf"
+    at_type = '"@type"'
+    ascii_type = f"strlen({s('$.type')}) = length({s('$.type')})"
+    event_ok = " AND ".join(
+        [
+            f"{v['$.id']} IS NOT NULL AND {v['$.actor']} IS NOT NULL",
+            f"{v['$.action']} IS NOT NULL AND {v['$.eventTime']} IS NOT NULL",
+            f"{v['$.duration']} IS NULL AND {v['$.federatedSession']} IS NULL",
+            "coalesce(is_event, false)",
+            ascii_type,
+            f"{node_ok('$.actor', 'k_actor')} AND actor_id IS NOT NULL",
+            matches(s("$.action"), _WORD),
+            "coalesce(time_ok, false)",
+            f"CASE WHEN starts_with({s('$.id')}, 'urn:uuid:') THEN {matches(s('$.id'), _UUID_ID)} "
+            f"ELSE {matches(s('$.id'), _PLAIN_ID)} "
+            f"AND lower(left({s('$.id')}, 9)) <> 'urn:uuid:' END",
+            node_ok("$.edApp", "k_ed"),
+            # object: missing, or an object with a plain id and a short type (or none)
+            f"({v[obj]} IS NULL OR ({is_object(obj)} AND {unique('k_obj')} "
+            f"AND {plain(s('$.object.id'))} AND {v['$.object.isPartOf']} IS NULL "
+            f"AND CASE WHEN {v['$.object.type']} IS NOT NULL "
+            f"THEN {matches(s('$.object.type'), _WORD)} "
+            f"ELSE {v['$.object.' + at_type]} IS NULL END "
+            "AND (origin <> '' OR NOT (lower(left(object_id, 5)) = 'http:' "
+            "OR lower(left(object_id, 6)) = 'https:'))))",
+            # group: missing, or a class with a plain id, maybe inside an Organization
+            f"({v[group]} IS NULL OR ({is_object(group)} AND {unique('k_group')} "
+            f"AND {plain(s('$.group.id'))} AND strlen(group_type) = length(group_type) "
+            f"AND list_contains({classes}, lower(group_type)) "
+            f"AND ({v[sub]} IS NULL OR ({is_object(sub)} AND {unique('k_sub')} "
+            f"AND {plain(s(sub + '.id'))} AND strlen(sub_type) = length(sub_type) "
+            f"AND lower(sub_type) = 'organization' "
+            f"AND {v[sub + '.subOrganizationOf']} IS NULL))))",
+            f"(k_member IS NULL OR ({once('k_member', 'roles')} "
+            f"AND {once('k_member', 'organization')}))",
+            f"({absent('$.membership.organization')} "
+            f"OR starts_with({v['$.membership.organization']}, '\"'))",
+            f"(action NOT IN ('LoggedOut', 'TimedOut') OR k_session IS NULL "
+            f"OR ({once('k_session', 'duration')} "
+            f"AND (NOT coalesce(starts_with({v['$.session.duration']}, '\"'), false) "
+            "OR seconds IS NOT NULL)))",
+            f"NOT {hinted('k_ext')}",
+            f"NOT {hinted('k_obj_ext')}",
+        ]
+    )
+    d = "duration_text"
+    seconds = (
+        f"CASE WHEN regexp_matches({d}, {_q(_WHOLE_DURATION)}) AND {d} NOT IN ('P', 'PT') "
+        f"AND NOT suffix({d}, 'T') THEN 0.0"
+        + "".join(
+            f" + coalesce(CAST(nullif(regexp_extract({d}, {_q(_WHOLE_DURATION)}, {i}), '') "
+            f"AS DOUBLE) * {factor}, 0.0)"
+            for i, factor in enumerate(("604800.0", "86400.0", "3600.0", "60.0", "1.0"), 1)
+        )
+        + " END"
+    )
+    depth = (
+        f"(strlen(text) < {2 * _DEPTH_SAFE} OR strlen(text) - strlen(replace(replace(text, "
+        f"'{{', ''), '[', '')) < {_DEPTH_SAFE})"
+    )
+    keys = _sql_list(_KEY_PATHS)
+    lists = ", ".join(f"rk[{i + 1}] AS {name}" for i, name in enumerate(names))
+    return f"""
+    WITH canonical AS (
+        SELECT * FROM (VALUES {canonical}) AS t(lower_name, name, is_event)
+    ), l AS (
+        SELECT line, text,
+            CASE WHEN text IS NOT NULL AND starts_with(text, '{{') AND suffix(text, '}}')
+                      AND NOT contains(text, '\\') AND {depth}
+                      AND NOT regexp_matches(text, {_q(_RISKY)})
+                 THEN try(json_keys(text, {keys})) END AS lk
+        FROM ({numbered_lines_sql(path)})
+    ), e AS (
+        SELECT *,
+            coalesce(list_contains(lk[1], 'data')
+                AND list_has_any(lk[1], ['sensor', 'sendTime', 'dataVersion']), false) AS env
+        FROM l
+    ), r AS (
+        SELECT line, text, env, lk,
+            unnest(CASE WHEN env AND len(lk[1]) = len(list_distinct(lk[1]))
+                             AND json_type(text, '$.data') = 'ARRAY'
+                        THEN coalesce(nullif(json_extract(text, '$.data[*]'), []), [NULL])
+                        ELSE [NULL] END) AS rec
+        FROM e
+    ), x AS (
+        SELECT line, text,
+            CASE WHEN rec IS NOT NULL THEN json_keys(rec, {keys})
+                 WHEN lk IS NOT NULL AND NOT env THEN lk END AS rk,
+            CAST(CASE WHEN rec IS NOT NULL THEN json_extract(rec, {_sql_list(_VALUE_PATHS)})
+                      WHEN lk IS NOT NULL AND NOT env
+                      THEN json_extract(text, {_sql_list(_VALUE_PATHS)}) END AS VARCHAR[]) AS v
+        FROM r
+    ), f AS (
+        SELECT line, text, v, {lists},
+            {s("$.type")} AS type_text,
+            types.name AS type_name, types.is_event,
+            {node_id("$.actor")} AS actor_id,
+            {s("$.action")} AS action,
+            {s("$.eventTime")} AS time_text,
+            {s("$.id")} AS event_id,
+            {node_id("$.edApp")} AS ed_app,
+            {s("$.object.id")} AS object_id,
+            coalesce(object_types.name, {s("$.object.type")}) AS object_kind,
+            {s("$.group.type")} AS group_type, {s(sub + ".type")} AS sub_type,
+            {s("$.group.id")} AS group_id, {s(sub + ".id")} AS sub_id,
+            {v["$.membership.roles"]} AS roles_json,
+            {s("$.session.duration")} AS duration_text
+        FROM x
+        LEFT JOIN canonical AS types ON lower({s("$.type")}) = types.lower_name
+        LEFT JOIN canonical AS object_types ON lower({s("$.object.type")}) = object_types.lower_name
+    ), g AS (
+        SELECT *, regexp_extract(object_id, {_q(_PLAIN_ORIGIN)}, 1) AS origin,
+            CASE WHEN action IN ('LoggedOut', 'TimedOut') THEN {seconds} END AS seconds,
+            {matches("time_text", _TIME)}
+                AND try_cast(left(time_text, 4) AS INTEGER) BETWEEN 1000 AND 8999
+                AND try_cast(left(time_text, 10) AS DATE) IS NOT NULL AS time_ok
+        FROM f
+    ), h AS (
+        SELECT *,
+            CASE WHEN top IS NULL OR len(top) = 0 OR len(top) <> len(list_distinct(top)) THEN NULL
+                 WHEN {v["$.action"]} IS NULL AND {v["$.eventTime"]} IS NULL
+                 THEN CASE WHEN {v["$.type"]} IS NOT NULL AND {matches("type_text", _WORD)}
+                           THEN 'entity' END
+                 WHEN {event_ok} THEN 'event' END AS outcome
+        FROM g
+    )
+    SELECT line, outcome, CASE WHEN outcome IS NULL THEN text END AS text,
+        CASE WHEN outcome = 'event' THEN type_name
+             ELSE coalesce(type_name, type_text) END AS event_type,
+        actor_id, action, time_text, event_id, ed_app, object_id, object_kind,
+        nullif(origin, '') AS origin, group_id, sub_id, roles_json, seconds
+    FROM h
+    """
+
+
+def _insert_ordinary(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -> None:
+    """Add the ordinary records of ``{t}_ord`` (on lines not staged by :func:`_stage`) to
+    ``table``: keys once per actor, roles once per distinct ``membership.roles``."""
+    ordinary, lines, keys, roles = f'{t}_ord"', f'{t}_lines"', f'{t}_keys"', f'{t}_roles"'
+    _key_table(
+        con, keys, f"SELECT DISTINCT actor_id FROM {ordinary} WHERE outcome = 'event'", config
+    )
+    labels = [
+        row[0]
+        for row in con.execute(
+            f"SELECT DISTINCT roles_json FROM {ordinary} "
+            "WHERE outcome = 'event' AND roles_json IS NOT NULL"
+        ).fetchall()
+    ]
+    mapping = pa.table(
+        {
+            "roles_json": pa.array(labels, pa.string()),
+            "role": pa.array([role_from_label(json.loads(x)).value for x in labels], pa.string()),
+        }
+    )
+    con.register("_edtech_caliper_roles", mapping)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {roles} AS SELECT * FROM _edtech_caliper_roles")
+    finally:
+        con.unregister("_edtech_caliper_roles")
+    people = _sql_list(sorted(_PEOPLE))
+    event = "o.outcome = 'event'"
+    con.execute(
+        f"""INSERT INTO {_ident(table)} ({", ".join(STAGE_COLUMNS)})
+        SELECT o.line, o.outcome, NULL, NULL,
+            CASE WHEN {event} THEN event_id END,
+            CASE WHEN {event} THEN CAST(
+                CASE WHEN regexp_extract(time_text, {_q(_TIME)}, 2) = ''
+                     THEN time_text || '+00:00' ELSE time_text END AS TIMESTAMPTZ) END,
+            k.user_key,
+            CASE WHEN {event} THEN coalesce(r.role, 'unknown') END,
+            CASE WHEN {event} THEN sub_id END,
+            CASE WHEN {event} THEN group_id END,
+            CASE WHEN {event} THEN action END,
+            event_type,
+            CASE WHEN {event} THEN seconds END,
+            CASE WHEN {event} AND object_kind = 'AssignableDigitalResource' THEN 'assigned' END,
+            CASE WHEN {event} THEN list_filter([
+                CASE WHEN ed_app IS NOT NULL THEN {{'kind': 'caliper_app_id', 'value': ed_app}} END,
+                CASE WHEN object_kind = 'SoftwareApplication' AND object_id IS NOT NULL
+                          AND object_id IS DISTINCT FROM ed_app
+                     THEN {{'kind': 'caliper_app_id', 'value': object_id}} END,
+                CASE WHEN ed_app IS NOT NULL THEN {{'kind': 'url', 'value': ed_app}} END,
+                CASE WHEN origin IS NOT NULL
+                          AND NOT coalesce(list_contains({people}, object_kind), false)
+                          AND origin IS DISTINCT FROM ed_app
+                     THEN {{'kind': 'url', 'value': origin}} END
+            ], lambda a: a IS NOT NULL) END
+        FROM {ordinary} AS o
+        LEFT JOIN {keys} AS k ON {event} AND o.actor_id = k.actor_id
+        LEFT JOIN {roles} AS r ON {event} AND o.roles_json = r.roles_json
+        WHERE o.outcome IS NOT NULL AND o.line NOT IN (SELECT line FROM {lines})"""
+    )

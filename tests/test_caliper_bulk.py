@@ -93,7 +93,10 @@ def assert_same(path: Path, config: Config | None = None) -> list[Row]:
     config = config or Config()
     staged = staged_rows(path, config)
     assert staged is not None, f"{path.name}: the bulk reader declined a JSON Lines file"
-    expected = expected_rows(path, config)
+    # Staged rows come in any order (STAGE_COLUMNS): compare both sides sorted by line, and
+    # within a line by the whole row.
+    staged = sorted(staged, key=lambda row: (row[0], repr(row)))
+    expected = sorted(expected_rows(path, config), key=lambda row: (row[0], repr(row)))
     for got, want in itertools.zip_longest(staged, expected):
         assert got == want, f"{path.name}:{(got or want)[0]}"
     return staged
@@ -455,13 +458,9 @@ def test_lines_numbers_count_blank_lines_and_a_byte_order_mark(tmp_path: Path) -
     assert [(row[0], row[1]) for row in staged] == [(1, "event"), (4, "rejected"), (5, "event")]
 
 
-def test_a_broken_last_line_ending_in_a_carriage_return(tmp_path: Path) -> None:
-    # Python reads the \r as a line end: the error column counts it as a newline.
+def test_a_broken_last_line_ending_in_a_carriage_return_is_declined(tmp_path: Path) -> None:
+    # Python reads the lone \r as a line end; DuckDB's line scanner would not, so the line
+    # numbers could differ: the bulk reader leaves the file to read_caliper.
     path = tmp_path / "events.jsonl"
     path.write_bytes(b'{"type": "Person", "id": "x"}\r\n{"a":\r')
-    assert assert_same(path)[-1][:4] == (
-        2,
-        "rejected",
-        "(record)",
-        expected_rows(path, Config())[-1][3],
-    )
+    assert staged_rows(path, Config()) is None
