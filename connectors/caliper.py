@@ -1098,14 +1098,17 @@ def stage_caliper(
     """Read a whole Caliper JSON Lines file with DuckDB into the TEMP table ``table``.
 
     The table has the columns :data:`~connectors.usage_events.STAGE_COLUMNS`, one row per
-    record in file order, with the outcome :func:`read_caliper` gives that record. Lines
-    SQL cannot read exactly (see ``docs/connectors/caliper.md``) are read by the Python
-    reader within the same call. ``con`` needs the ``edtech_user_key`` macro
+    record in any order, with the outcome :func:`read_caliper` gives that record. The file is
+    streamed (:func:`connectors.lines.numbered_lines_sql`), so its size is not bounded by
+    memory or by DuckDB's 4 GB strings. Ordinary records are read in one SQL pass; a line
+    holding any other record (see ``docs/connectors/caliper.md``) is read by the exact SQL
+    and Python readers within the same call. ``con`` needs the ``edtech_user_key`` macro
     (:meth:`~edtech_map.privacy.KeyMaker.install_sql`; every store connection has it).
 
-    Returns False, creating nothing, for a file that is not JSON Lines (one document, an
-    array, a pretty-printed envelope), is not UTF-8, or breaks lines with a bare carriage
-    return: read those with :func:`read_caliper`.
+    Returns False, creating nothing and raising no DuckDB error, for a file that is not JSON
+    Lines (one document, an array, a pretty-printed envelope), is not UTF-8, has a line
+    over 16 MiB, a ``\x01`` byte, a carriage return not followed by a line feed, or CRLF and
+    LF line ends mixed: read those with :func:`read_caliper`.
 
     Examples
     --------
@@ -1120,7 +1123,7 @@ def stage_caliper(
     >>> _ = path.write_text(json.dumps(event) + "\\n{oops\\n" + '{"type": "Person"}\\n')
     >>> stage_caliper(con, path, "staged", config=Config())
     True
-    >>> con.execute("SELECT line, outcome, field, event_type FROM staged").fetchall()
+    >>> con.execute("SELECT line, outcome, field, event_type FROM staged ORDER BY line").fetchall()
     [(1, 'event', None, 'ViewEvent'), (2, 'rejected', '(record)', None), (3, 'entity', None, 'Person')]
     >>> _ = path.write_text(json.dumps([event], indent=2))
     >>> stage_caliper(con, path.rename(path.with_suffix(".json")), "other", config=Config())

@@ -3,7 +3,7 @@
 :func:`ingest` reads Caliper, xAPI and CSV usage files (format sniffed, or given), matches each
 event's app to an inventory tool (:mod:`edtech_map.matching`), and writes the events to the
 store inside one transaction: a failed ingest leaves the store as it was. A format with a bulk
-reader (:class:`Stager`; CSV today) is staged whole by DuckDB and then counted, matched (once
+reader (:class:`Stager`; CSV and Caliper JSON Lines) is staged whole by DuckDB and then counted, matched (once
 per distinct list of app identifiers), deduplicated and inserted in SQL; other files, and
 files a bulk reader cannot read exactly, are read record by record and written in batches of
 10,000. Both paths store the same rows and report the same counts.
@@ -494,11 +494,24 @@ def _stage_csv(
     return usage_csv.stage_usage_csv(con, path, table, mapping, timezone=timezone)
 
 
-_STAGERS: dict[Format, Stager] = {"csv": _stage_csv}
+def _stage_caliper(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    *,
+    options: Mapping[str, Any],
+    timezone: str,
+) -> bool:
+    del timezone  # Caliper times carry their offset (or are UTC)
+    config = _config(caliper.Config, options, "caliper")
+    return caliper.stage_caliper(con, path, table, config=config)
+
+
+_STAGERS: dict[Format, Stager] = {"csv": _stage_csv, "caliper": _stage_caliper}
 """Bulk readers by format (see :class:`Stager`); a format without one is read per record.
 
 A connector's ``stage_*(con, path, table, *, config)`` is registered through a small adapter
-such as :func:`_stage_csv` that turns ``options`` into its config.
+such as :func:`_stage_csv` or :func:`_stage_caliper` that turns ``options`` into its config.
 """
 _STAGE_TABLE = "_usage_stage"
 _APPS_TYPE = pa.list_(pa.struct([("kind", pa.string()), ("value", pa.string())]))
