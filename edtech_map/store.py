@@ -194,12 +194,15 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _roster_table(name: str, key: str, columns: Mapping[str, str], description: str) -> TableSpec:
+def _roster_table(
+    name: str, key: str, columns: Mapping[str, str], description: str, *, indexed: bool = True
+) -> TableSpec:
     return TableSpec(
         name,
         {"source": "VARCHAR", key: "VARCHAR", **columns},
         primary_key=("source", key),
         description=description,
+        indexed=indexed,
     )
 
 
@@ -329,6 +332,9 @@ ENROLLMENTS = _roster_table(
         "extensions": "JSON",
     },
     "Who is in which class, in which role. Users are keys; classes are source ids.",
+    # Ten million rows in a big district: the key index cost more than the rows to insert
+    # and to commit; writers keep the key unique (upserts delete the keys they rewrite).
+    indexed=False,
 )
 IDENTITIES = TableSpec(
     "identities",
