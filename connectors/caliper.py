@@ -27,6 +27,7 @@ AppIdentifier(kind=<IdentifierKind.CALIPER_APP: 'caliper_app_id'>, value='https:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -1195,7 +1196,13 @@ def _stage(con: duckdb.DuckDBPyConnection, t: str, table: str, config: Config) -
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {recs} AS
         WITH l AS (
-            SELECT line, text, try({shape}) AS jt  -- NULL: not JSON to DuckDB
+            -- NULL: not JSON to DuckDB, or maybe JSON only to DuckDB (trailing commas, nan,
+            -- inf), or nested so deep that Python's decoder gives up: Python reads those
+            SELECT line, text,
+                CASE WHEN regexp_matches(text, {_q(_RISKY)})
+                          OR strlen(text) - strlen(replace(replace(text, '{{', ''), '[', ''))
+                             >= {_DEPTH_SAFE} THEN NULL
+                     ELSE try({shape}) END AS jt
             FROM {lines} WHERE NOT {blank}
         ), k AS (
             SELECT line, text,
@@ -1309,15 +1316,12 @@ _VALUE_PATHS = (
     "$.eventTime",
     "$.edApp",
     "$.edApp.id",
-    "$.object",
     "$.object.id",
     "$.object.type",
     '$.object."@type"',
     "$.object.isPartOf",
-    "$.group",
     "$.group.id",
     "$.group.type",
-    "$.group.subOrganizationOf",
     "$.group.subOrganizationOf.id",
     "$.group.subOrganizationOf.type",
     "$.group.subOrganizationOf.subOrganizationOf",
@@ -1366,8 +1370,7 @@ def _ordinary_sql(path: Path) -> str:
             f"ELSE len({k}) = len(list_distinct({k})) END"
         )
 
-    def once(k: str, key: str) -> str:  # ``key`` at most once in the key list ``k``
-        bar = f"('|' || array_to_string({k}, '||') || '|')"
+    def once(bar: str, key: str) -> str:  # ``key`` at most once in the key list ``bar`` holds
         return (
             f"(strpos({bar}, '|{key}|') = 0 "
             f"OR NOT contains(substr({bar}, strpos({bar}, '|{key}|') + 1), '|{key}|'))"
@@ -1381,9 +1384,9 @@ def _ordinary_sql(path: Path) -> str:
 
     def hinted(k: str) -> str:
         return (
-            f"coalesce(len({k}) > 0 AND list_bool_or(list_transform({k}, lambda x: "
+            f"CASE WHEN len({k}) > 0 THEN coalesce(list_bool_or(list_transform({k}, lambda x: "
             f"strlen(x) <> length(x) OR list_contains({_sql_list(_WANTED)}, "
-            "replace(lower(regexp_extract(x, '[^#/]*$')), '_', '')))), false)"
+            "replace(lower(regexp_extract(x, '[^#/]*$')), '_', '')))), false) ELSE false END"
         )
 
     def node_ok(p: str, k: str) -> str:  # missing, null, a bare IRI, or an object with an id
@@ -1403,51 +1406,50 @@ def _ordinary_sql(path: Path) -> str:
         for a, b in sorted(_CANONICAL.items())
     )
     classes = _sql_list(sorted(name.lower() for name in _CLASS_TYPES))
-    obj, group, sub = "$.object", "$.group", "$.group.subOrganizationOf"
+    sub = "$.group.subOrganizationOf"
     at_type = '"@type"'
     ascii_type = f"strlen({s('$.type')}) = length({s('$.type')})"
-    event_ok = " AND ".join(
-        [
-            f"{v['$.id']} IS NOT NULL AND {v['$.actor']} IS NOT NULL",
-            f"{v['$.action']} IS NOT NULL AND {v['$.eventTime']} IS NOT NULL",
-            f"{v['$.duration']} IS NULL AND {v['$.federatedSession']} IS NULL",
-            "coalesce(is_event, false)",
-            ascii_type,
-            f"{node_ok('$.actor', 'k_actor')} AND actor_id IS NOT NULL",
-            matches(s("$.action"), _WORD),
-            "coalesce(time_ok, false)",
-            f"CASE WHEN starts_with({s('$.id')}, 'urn:uuid:') THEN {matches(s('$.id'), _UUID_ID)} "
-            f"ELSE {matches(s('$.id'), _PLAIN_ID)} "
-            f"AND lower(left({s('$.id')}, 9)) <> 'urn:uuid:' END",
-            node_ok("$.edApp", "k_ed"),
-            # object: missing, or an object with a plain id and a short type (or none)
-            f"({v[obj]} IS NULL OR ({is_object(obj)} AND {unique('k_obj')} "
-            f"AND {plain(s('$.object.id'))} AND {v['$.object.isPartOf']} IS NULL "
-            f"AND CASE WHEN {v['$.object.type']} IS NOT NULL "
-            f"THEN {matches(s('$.object.type'), _WORD)} "
-            f"ELSE {v['$.object.' + at_type]} IS NULL END "
-            "AND (origin <> '' OR NOT (lower(left(object_id, 5)) = 'http:' "
-            "OR lower(left(object_id, 6)) = 'https:'))))",
-            # group: missing, or a class with a plain id, maybe inside an Organization
-            f"({v[group]} IS NULL OR ({is_object(group)} AND {unique('k_group')} "
-            f"AND {plain(s('$.group.id'))} AND strlen(group_type) = length(group_type) "
-            f"AND list_contains({classes}, lower(group_type)) "
-            f"AND ({v[sub]} IS NULL OR ({is_object(sub)} AND {unique('k_sub')} "
-            f"AND {plain(s(sub + '.id'))} AND strlen(sub_type) = length(sub_type) "
-            f"AND lower(sub_type) = 'organization' "
-            f"AND {v[sub + '.subOrganizationOf']} IS NULL))))",
-            f"(k_member IS NULL OR ({once('k_member', 'roles')} "
-            f"AND {once('k_member', 'organization')}))",
-            f"({absent('$.membership.organization')} "
-            f"OR starts_with({v['$.membership.organization']}, '\"'))",
-            f"(action NOT IN ('LoggedOut', 'TimedOut') OR k_session IS NULL "
-            f"OR ({once('k_session', 'duration')} "
-            f"AND (NOT coalesce(starts_with({v['$.session.duration']}, '\"'), false) "
-            "OR seconds IS NOT NULL)))",
-            f"NOT {hinted('k_ext')}",
-            f"NOT {hinted('k_obj_ext')}",
-        ]
-    )
+    event_terms = [
+        f"{v['$.id']} IS NOT NULL AND {v['$.actor']} IS NOT NULL",
+        f"{v['$.action']} IS NOT NULL AND {v['$.eventTime']} IS NOT NULL",
+        f"{v['$.duration']} IS NULL AND {v['$.federatedSession']} IS NULL",
+        "coalesce(is_event, false)",
+        ascii_type,
+        f"{node_ok('$.actor', 'k_actor')} AND actor_id IS NOT NULL",
+        matches(s("$.action"), _WORD),
+        "coalesce(time_ok, false)",
+        f"CASE WHEN starts_with({s('$.id')}, 'urn:uuid:') THEN {matches(s('$.id'), _UUID_ID)} "
+        f"ELSE {matches(s('$.id'), _PLAIN_ID)} "
+        f"AND lower(left({s('$.id')}, 9)) <> 'urn:uuid:' END",
+        node_ok("$.edApp", "k_ed"),
+        # object: missing, or an object with a plain id and a short type (or none)
+        f"(k_obj IS NULL OR ({v['$.object.id']} IS NOT NULL AND {unique('k_obj')} "
+        f"AND {plain(s('$.object.id'))} AND {v['$.object.isPartOf']} IS NULL "
+        f"AND CASE WHEN {v['$.object.type']} IS NOT NULL "
+        f"THEN {matches(s('$.object.type'), _WORD)} "
+        f"ELSE {v['$.object.' + at_type]} IS NULL END "
+        "AND (origin <> '' OR NOT (lower(left(object_id, 5)) = 'http:' "
+        "OR lower(left(object_id, 6)) = 'https:'))))",
+        # group: missing, or a class with a plain id, maybe inside an Organization
+        f"(k_group IS NULL OR ({v['$.group.id']} IS NOT NULL AND {unique('k_group')} "
+        f"AND {plain(s('$.group.id'))} AND strlen(group_type) = length(group_type) "
+        f"AND list_contains({classes}, lower(group_type)) "
+        f"AND (k_sub IS NULL OR ({v[sub + '.id']} IS NOT NULL AND {unique('k_sub')} "
+        f"AND {plain(s(sub + '.id'))} AND strlen(sub_type) = length(sub_type) "
+        f"AND lower(sub_type) = 'organization' "
+        f"AND {v[sub + '.subOrganizationOf']} IS NULL))))",
+        f"(k_member IS NULL OR ({once('bar_member', 'roles')} "
+        f"AND {once('bar_member', 'organization')}))",
+        f"({absent('$.membership.organization')} "
+        f"OR starts_with({v['$.membership.organization']}, '\"'))",
+        f"(action NOT IN ('LoggedOut', 'TimedOut') OR k_session IS NULL "
+        f"OR ({once('bar_session', 'duration')} "
+        f"AND (NOT coalesce(starts_with({v['$.session.duration']}, '\"'), false) "
+        "OR seconds IS NOT NULL)))",
+        f"NOT {hinted('k_ext')}",
+        f"NOT {hinted('k_obj_ext')}",
+    ]
+    event_ok = " AND ".join(event_terms)
     d = "duration_text"
     seconds = (
         f"CASE WHEN regexp_matches({d}, {_q(_WHOLE_DURATION)}) AND {d} NOT IN ('P', 'PT') "
@@ -1463,6 +1465,20 @@ def _ordinary_sql(path: Path) -> str:
         f"(strlen(text) < {2 * _DEPTH_SAFE} OR strlen(text) - strlen(replace(replace(text, "
         f"'{{', ''), '[', '')) < {_DEPTH_SAFE})"
     )
+    # The regular expression is slow over whole lines: run it only where a substring it needs
+    # is there (nan or inf in any case, as DuckDB reads them, or a comma or blank before a
+    # closing bracket); `contains` is a fast byte search, lower() would copy every line.
+    seeds = [
+        "".join(letters)
+        for word in ("nan", "inf")
+        for letters in itertools.product(*((c, c.upper()) for c in word))
+    ]
+    seeds += [a + b for a in ", \t" for b in "}]"]
+    risky = (
+        "CASE WHEN "
+        + " OR ".join(f"contains(text, {_q(seed)})" for seed in seeds)
+        + f" THEN regexp_matches(text, {_q(_RISKY)}) ELSE false END"
+    )
     keys = _sql_list(_KEY_PATHS)
     lists = ", ".join(f"rk[{i + 1}] AS {name}" for i, name in enumerate(names))
     return f"""
@@ -1471,8 +1487,7 @@ def _ordinary_sql(path: Path) -> str:
     ), l AS (
         SELECT line, text,
             CASE WHEN text IS NOT NULL AND starts_with(text, '{{') AND suffix(text, '}}')
-                      AND NOT contains(text, '\\') AND {depth}
-                      AND NOT regexp_matches(text, {_q(_RISKY)})
+                      AND NOT contains(text, '\\') AND {depth} AND NOT {risky}
                  THEN try(json_keys(text, {keys})) END AS lk
         FROM ({numbered_lines_sql(path)})
     ), e AS (
@@ -1497,6 +1512,8 @@ def _ordinary_sql(path: Path) -> str:
         FROM r
     ), f AS (
         SELECT line, text, v, {lists},
+            '|' || array_to_string(k_member, '||') || '|' AS bar_member,
+            '|' || array_to_string(k_session, '||') || '|' AS bar_session,
             {s("$.type")} AS type_text,
             types.name AS type_name, types.is_event,
             {node_id("$.actor")} AS actor_id,

@@ -353,6 +353,12 @@ def lines(draw: st.DrawFn) -> str:
                 '{"s": "\\ud800"}',
                 "\x0b",
                 '{"type": "Person"} trailing',
+                # DuckDB's JSON reader takes these; Python's does not (not valid JSON)
+                '{"type":"Person","id":"x",}',
+                '{"type":"Person","id":"x","a":[1, ]}',
+                '{"type":"Person","id":"x","score":nan}',
+                '{"type":"Person","id":"x","score":-Inf}',
+                '{"type":"Person","id":"x","score":NaN}',
             ]
         )
     )
