@@ -1152,8 +1152,12 @@ def stage_caliper(
             f"any_value(text) AS text FROM {ordinary} "
             "WHERE outcome IS NULL AND text IS NOT NULL GROUP BY line"
         )
-        _install_macros(con)
-        _stage(con, t, table, config)
+        if con.execute(f"SELECT count(*) FROM {lines}").fetchall()[0][0]:
+            _install_macros(con)
+            _stage(con, t, table, config)
+        else:  # every record is ordinary: skip planning the exact path's SQL
+            columns = ", ".join(f"{name} {kind}" for name, kind in STAGE_COLUMNS.items())
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_ident(table)} ({columns})")
         _insert_ordinary(con, t, table, config)
         return True
     finally:
@@ -1350,7 +1354,7 @@ def _ordinary_sql(path: Path) -> str:
     names += ["k_ext", "k_obj_ext"]
 
     def s(p: str) -> str:  # the string at a path (these lines hold no escapes), else NULL
-        return f"CASE WHEN starts_with({v[p]}, '\"') THEN {v[p]}[2:-2] END"
+        return f"s{_VALUE_PATHS.index(p) + 1}"
 
     def is_object(p: str) -> str:
         return f"coalesce(starts_with({v[p]}, '{{'), false)"
@@ -1479,6 +1483,11 @@ def _ordinary_sql(path: Path) -> str:
         + " OR ".join(f"contains(text, {_q(seed)})" for seed in seeds)
         + f" THEN regexp_matches(text, {_q(_RISKY)}) ELSE false END"
     )
+    strings = ", ".join(
+        f"CASE WHEN starts_with(v[{i}], '\"') THEN v[{i}][2:-2] END AS s{i}"
+        for i in range(1, len(_VALUE_PATHS) + 1)
+    )
+    strings_out = ", ".join(f"s{i}" for i in range(1, len(_VALUE_PATHS) + 1))
     keys = _sql_list(_KEY_PATHS)
     lists = ", ".join(f"rk[{i + 1}] AS {name}" for i, name in enumerate(names))
     return f"""
@@ -1497,8 +1506,9 @@ def _ordinary_sql(path: Path) -> str:
         FROM l
     ), r AS (
         SELECT line, text, env, lk,
+            -- `data[*]` of an object or a string is [] too: such a line, like an empty
+            -- envelope, goes to the exact path
             unnest(CASE WHEN env AND len(lk[1]) = len(list_distinct(lk[1]))
-                             AND json_type(text, '$.data') = 'ARRAY'
                         THEN coalesce(nullif(json_extract(text, '$.data[*]'), []), [NULL])
                         ELSE [NULL] END) AS rec
         FROM e
@@ -1510,8 +1520,10 @@ def _ordinary_sql(path: Path) -> str:
                       WHEN lk IS NOT NULL AND NOT env
                       THEN json_extract(text, {_sql_list(_VALUE_PATHS)}) END AS VARCHAR[]) AS v
         FROM r
+    ), y AS (  -- each string once (a slice counts characters: not free)
+        SELECT *, {strings} FROM x
     ), f AS (
-        SELECT line, text, v, {lists},
+        SELECT line, text, v, {strings_out}, {lists},
             '|' || array_to_string(k_member, '||') || '|' AS bar_member,
             '|' || array_to_string(k_session, '||') || '|' AS bar_session,
             {s("$.type")} AS type_text,
@@ -1527,7 +1539,7 @@ def _ordinary_sql(path: Path) -> str:
             {s("$.group.id")} AS group_id, {s(sub + ".id")} AS sub_id,
             {v["$.membership.roles"]} AS roles_json,
             {s("$.session.duration")} AS duration_text
-        FROM x
+        FROM y
         LEFT JOIN canonical AS types ON lower({s("$.type")}) = types.lower_name
         LEFT JOIN canonical AS object_types ON lower({s("$.object.type")}) = object_types.lower_name
     ), g AS (
