@@ -655,6 +655,9 @@ def stage_usage_csv(
     if scan is None:
         return False
     raw = f"{table}__raw"
+    # Line numbers come from the raw table's row ids, which follow the file only while DuckDB
+    # preserves insertion order (its default; a Caliper stage turns it off for itself).
+    con.execute("SET preserve_insertion_order = true")
     names = [f"c{i}" for i in range(len(header))]
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
     try:

@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -504,7 +505,15 @@ def _stage_caliper(
 ) -> bool:
     del timezone  # Caliper times carry their offset (or are UTC)
     config = _config(caliper.Config, options, "caliper")
-    return caliper.stage_caliper(con, path, table, config=config)
+    # Staged rows may come in any order (their numbers come from WITH ORDINALITY, not from the
+    # order rows are written): without this DuckDB buffers a 15 GB file's rows to keep their
+    # order and runs out of memory before it can spill.
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        return caliper.stage_caliper(con, path, table, config=config)
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this
+            con.execute("RESET preserve_insertion_order")
 
 
 _STAGERS: dict[Format, Stager] = {"csv": _stage_csv, "caliper": _stage_caliper}
@@ -666,7 +675,8 @@ def ingest(
                             strict=strict,
                         )
                     finally:
-                        tx.con.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
+                        with contextlib.suppress(duckdb.Error):  # not over the real error
+                            tx.con.execute(f"DROP TABLE IF EXISTS {_STAGE_TABLE}")
                     continue
                 _load(
                     tx,
@@ -684,6 +694,12 @@ def ingest(
             except (OSError, UnicodeDecodeError) as error:
                 raise UsageIngestError(
                     f"{path}: cannot be read ({error}); nothing was ingested"
+                ) from error
+            except duckdb.OutOfMemoryException as error:
+                raise UsageIngestError(
+                    f"{path}: DuckDB ran out of memory reading this file; nothing was ingested. "
+                    "Give it more memory or a folder to spill to (Store.open(memory_limit=..., "
+                    "temp_directory=...)), or ingest the file in parts."
                 ) from error
         if batch:
             _write_batch(tx, batch, run_id=report.run_id)
