@@ -502,37 +502,8 @@ class Transaction:
                 f"rows must have exactly the columns of the table spec"
             )
         rows = rows.select(list(spec.columns)).cast(spec.arrow_schema())
-        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
-        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
-        key = ", ".join(_q(c) for c in spec.primary_key)
-        updates = [c for c in (*spec.columns, *BOOKKEEPING) if c not in spec.primary_key]
-        conflict = (
-            f"ON CONFLICT ({key}) DO UPDATE SET "
-            + ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in updates)
-            if updates
-            else f"ON CONFLICT ({key}) DO NOTHING"
-        )
         with self._registered(rows) as view:
-            repeated = self._count(f"SELECT count(*) - count(DISTINCT ({key})) FROM {view}")
-            if repeated:
-                raise StoreError(
-                    f"upsert into {spec.name}: {repeated} rows repeat a primary key "
-                    f"({', '.join(spec.primary_key)}) within one batch; de-duplicate them first"
-                )
-            if not self._has_key_constraint(spec):
-                match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in spec.primary_key)
-                self.con.execute(
-                    f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
-                    f"(SELECT 1 FROM {view} AS d WHERE {match})"
-                ).fetchall()
-                conflict = ""
-            self.con.execute(
-                f"INSERT INTO {_q(spec.name)} ({columns}) "
-                f"SELECT {data}, ?, current_timestamp FROM {view} AS i {conflict}",
-                [run_id],
-            ).fetchall()
-        written: int = rows.num_rows
-        return written
+            return self.upsert_select(spec, f"SELECT * FROM {view}", run_id=run_id)
 
     def upsert_select(self, spec: TableSpec, select: str, *, run_id: str) -> int:
         """Insert or update by primary key the rows a query on this connection gives.
@@ -579,13 +550,17 @@ class Transaction:
             )
         if not total:
             return 0
-        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
-        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
-        empty = not self.con.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(spec.name)})").fetchall()[
-            0
-        ][0]
+        self._insert(spec, select, run_id, replace=True)
+        return total
+
+    def _insert(self, spec: TableSpec, select: str, run_id: str, *, replace: bool) -> None:
+        """INSERT the query's rows with the bookkeeping columns; with ``replace``, rows whose
+        key the table holds are replaced: ``ON CONFLICT`` where the table has its key index,
+        a DELETE of those keys first where it has none. Into an empty table it is a plain
+        insert, which is what a first import pays."""
         conflict = ""
-        if not empty:
+        if replace and self._count(f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} LIMIT 1)"):
+            key = ", ".join(_q(c) for c in spec.primary_key)
             if self._has_key_constraint(spec):
                 updates = [c for c in (*spec.columns, *BOOKKEEPING) if c not in spec.primary_key]
                 conflict = (
@@ -595,17 +570,22 @@ class Transaction:
                     else f"ON CONFLICT ({key}) DO NOTHING"
                 )
             else:
-                match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in spec.primary_key)
-                self.con.execute(
-                    f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
-                    f"(SELECT 1 FROM ({select}) AS d WHERE {match})"
-                ).fetchall()
+                self._delete_matching(spec, select)
+        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
+        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
         self.con.execute(
             f"INSERT INTO {_q(spec.name)} ({columns}) "
             f"SELECT {data}, ?, current_timestamp FROM ({select}) AS i {conflict}",
             [run_id],
         ).fetchall()
-        return total
+
+    def _delete_matching(self, spec: TableSpec, select: str) -> int:
+        """Delete the rows whose primary key one of the query's rows has; returns how many."""
+        match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in spec.primary_key)
+        return self._count(
+            f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
+            f"(SELECT 1 FROM ({select}) AS d WHERE {match})"
+        )
 
     def _has_key_constraint(self, spec: TableSpec) -> bool:
         """Whether the table has its primary key as a constraint (stores made before a spec
@@ -642,14 +622,8 @@ class Transaction:
         if rows.num_rows == 0:
             return 0
         rows = rows.select(list(spec.columns)).cast(spec.arrow_schema())
-        columns = ", ".join(_q(c) for c in (*spec.columns, *BOOKKEEPING))
-        data = ", ".join(f"i.{_q(c)}" for c in spec.columns)
         with self._registered(rows) as view:
-            self.con.execute(
-                f"INSERT INTO {_q(spec.name)} ({columns}) "
-                f"SELECT {data}, ?, current_timestamp FROM {view} AS i",
-                [run_id],
-            ).fetchall()
+            self._insert(spec, f"SELECT * FROM {view}", run_id, replace=False)
         written: int = rows.num_rows
         return written
 
@@ -672,12 +646,8 @@ class Transaction:
         key_columns = list(spec.primary_key)
         schema = spec.arrow_schema()
         keys = keys.select(key_columns).cast(pa.schema([schema.field(c) for c in key_columns]))
-        match = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in key_columns)
         with self._registered(keys) as view:
-            return self._count(
-                f"DELETE FROM {_q(spec.name)} AS t WHERE EXISTS "
-                f"(SELECT 1 FROM {view} AS d WHERE {match})"
-            )
+            return self._delete_matching(spec, f"SELECT * FROM {view}")
 
     def delete_stale(self, spec: TableSpec, *, source: str, keep_run_id: str) -> int:
         """Delete this source's rows that the run ``keep_run_id`` did not see; returns how many.
